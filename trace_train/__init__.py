@@ -1,0 +1,1 @@
+"""Training and data for TRACE models: dataset pipeline, fine-tuning, evaluation."""

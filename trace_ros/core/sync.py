@@ -38,6 +38,8 @@ class ApproximateTimeSync:
         queue[stamp] = item
         while len(queue) > self._queue_size:
             del queue[min(queue)]
+        if stamp not in queue:
+            return None  # older than every item kept: it can never be matched
         candidates: List[Sequence[float]] = []
         for other, other_queue in enumerate(self._queues):
             if other == index:

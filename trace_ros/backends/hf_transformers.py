@@ -1,0 +1,223 @@
+"""
+In-process backend: any image-text-to-text model transformers loads with its Auto classes.
+
+The model loads through the real ``from_pretrained`` path (a local directory, or a hub id where
+the hub is reachable). Generation runs on a worker thread feeding a ``TextIteratorStreamer``; a
+stopping criterion checks the cancel event and the deadline after every token, so a canceled or
+timed-out generation really stops instead of running on in the background.
+"""
+
+import copy
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+from PIL import Image
+import torch
+from trace_ros.backends.base import (Backend, BackendCanceled, BackendError, BackendTimeout,
+                                     check_image, Generation, TextCallback)
+from transformers import (AutoModelForImageTextToText, AutoProcessor, StoppingCriteria,
+                          StoppingCriteriaList, TextIteratorStreamer)
+
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+_POLL_S = 0.05
+
+
+class _StopCheck(StoppingCriteria):
+    """Stops generation once an event is set or the deadline passes, remembering which."""
+
+    def __init__(self, events: list[threading.Event], deadline: float | None):
+        self.events = events
+        self.deadline = deadline
+        self.reason: str | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        if self.reason is None:
+            if any(event.is_set() for event in self.events):
+                self.reason = 'canceled'
+            elif self.deadline is not None and time.monotonic() > self.deadline:
+                self.reason = 'timeout'
+        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool,
+                          device=input_ids.device)
+
+
+def _resolve_source(model: str) -> str:
+    """Return ``model`` as a local directory or hub id; a path that does not exist is an error."""
+    expanded = os.path.expanduser(model)
+    if os.path.isdir(expanded):
+        return expanded
+    if expanded.startswith(('/', '.')) or expanded.count('/') > 1 or os.path.exists(expanded):
+        raise BackendError(f'model directory not found: {model}')
+    return model
+
+
+class TransformersBackend(Backend):
+    """
+    A transformers model running in this process.
+
+    ``model`` is a local directory or a hub id; ``dtype`` is 'auto' (the checkpoint's dtype on
+    CUDA, float32 on the CPU), 'float32', 'bfloat16' or 'float16'; ``device`` is 'cpu', 'cuda'
+    or 'auto'. Decoding is greedy unless ``do_sample``; ``generation_kwargs`` go to
+    ``model.generate`` as they are (e.g. ``repetition_penalty``).
+    """
+
+    def __init__(self, model: str, dtype: str = 'auto', device: str = 'auto',
+                 max_new_tokens: int = 256, do_sample: bool = False,
+                 generation_kwargs: dict | None = None, model_id: str | None = None,
+                 trust_remote_code: bool = False):
+        if dtype != 'auto' and dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {dtype!r}")
+        if device not in ('cpu', 'cuda', 'auto'):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+        if max_new_tokens < 1:
+            raise ValueError(f'max_new_tokens must be >= 1, got {max_new_tokens}')
+        if device == 'auto':
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        elif device == 'cuda' and not torch.cuda.is_available():
+            raise BackendError('device cuda requested but CUDA is not available')
+        source = _resolve_source(model)
+        torch_dtype = DTYPES.get(dtype, 'auto' if device == 'cuda' else torch.float32)
+        try:
+            self._processor = AutoProcessor.from_pretrained(
+                source, trust_remote_code=trust_remote_code)
+            self._model = AutoModelForImageTextToText.from_pretrained(
+                source, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+            detail = ' '.join(str(exc).split())  # e.g. a processor needing torchvision
+            raise BackendError(f'cannot load model {model!r}: {detail}') from exc
+        self._model.to(device).eval()
+        self._device = device
+        local = os.path.isdir(source)
+        self._model_id = model_id or (os.path.basename(source.rstrip('/')) if local else source)
+        self._tokenizer = getattr(self._processor, 'tokenizer', self._processor)
+        self._max_new_tokens = max_new_tokens
+        self._generation_config = copy.deepcopy(self._model.generation_config)
+        self._generation_config.do_sample = do_sample
+        # Config fields go into the config (mixing both is deprecated), the rest to generate().
+        self._generation_kwargs = self._generation_config.update(**(generation_kwargs or {}))
+        eos = self._generation_config.eos_token_id
+        self._eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+
+    @property
+    def model_id(self) -> str:
+        """Model name: ``model_id`` if given, else the directory name or hub id."""
+        return self._model_id
+
+    @property
+    def device(self) -> str:
+        """Return the torch device the model runs on."""
+        return self._device
+
+    def generate(self, image: np.ndarray, prompt: str, on_text: TextCallback | None = None,
+                 cancel: threading.Event | None = None, timeout_s: float | None = None,
+                 max_new_tokens: int | None = None) -> Generation:
+        """Answer ``prompt`` about ``image``; see ``Backend.generate``."""
+        image = check_image(image)
+        start = time.monotonic()
+        deadline = None if timeout_s is None else start + timeout_s
+        if not self._lock.acquire(timeout=-1 if timeout_s is None else max(timeout_s, 0.0)):
+            raise BackendTimeout(f'timed out after {timeout_s:.3g} s waiting for the model')
+        try:
+            if self._closed.is_set():
+                raise BackendError('backend is closed')
+            return self._generate(image, prompt, on_text, cancel, start, deadline,
+                                  max_new_tokens or self._max_new_tokens)
+        finally:
+            self._lock.release()
+
+    def _inputs(self, image: np.ndarray, prompt: str):
+        """Apply the chat template (a user turn: the image, then the prompt) and the processor."""
+        if getattr(self._processor, 'chat_template', None):
+            messages = [{'role': 'user', 'content': [{'type': 'image'},
+                                                     {'type': 'text', 'text': prompt}]}]
+            text = self._processor.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False)
+        else:
+            token = getattr(self._processor, 'image_token', None)
+            text = prompt if not token or token in prompt else f'{token}\n{prompt}'
+        inputs = self._processor(images=[Image.fromarray(image)], text=[text],
+                                 return_tensors='pt')
+        return inputs.to(device=self._device, dtype=self._model.dtype)
+
+    def _generate(self, image, prompt, on_text, cancel, start, deadline, max_new_tokens):
+        try:
+            inputs = self._inputs(image, prompt)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise BackendError(f'cannot prepare model inputs: {exc}') from exc
+        prompt_len = inputs['input_ids'].shape[1]
+        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True,
+                                        skip_special_tokens=True, timeout=_POLL_S)
+        stop, abort = threading.Event(), threading.Event()  # past the deadline; caller error
+        check = _StopCheck([stop, abort, self._closed] + ([cancel] if cancel else []), deadline)
+        config = copy.deepcopy(self._generation_config)
+        config.max_new_tokens = max_new_tokens
+        result = {}
+
+        def work():
+            try:
+                with torch.inference_mode():
+                    result['output'] = self._model.generate(
+                        **inputs, generation_config=config, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([check]),
+                        **self._generation_kwargs)
+            except Exception as exc:  # reported by the calling thread
+                result['error'] = exc
+
+        worker = threading.Thread(target=work, name='trace-generate', daemon=True)
+        worker.start()
+        deltas = []
+        try:
+            while True:
+                try:
+                    delta = next(streamer)
+                except StopIteration:
+                    break
+                except queue.Empty:
+                    if not worker.is_alive():
+                        break
+                    if deadline is not None and time.monotonic() > deadline:
+                        stop.set()  # a long first step: stop at the next token
+                    continue
+                if delta:
+                    deltas.append(delta)
+                    if on_text is not None:
+                        on_text(delta)
+        except BaseException:
+            abort.set()
+            raise
+        finally:
+            worker.join()
+        if 'error' in result:
+            raise BackendError(f'generation failed: {result["error"]}') from result['error']
+        output = result['output']
+        sequences = output if isinstance(output, torch.Tensor) else output.sequences
+        new_ids = sequences[0, prompt_len:].tolist()
+        timed_out = deadline is not None and (check.reason == 'timeout' or stop.is_set())
+        reason = 'stop'
+        if check.reason is not None:
+            reason = 'canceled'
+        elif len(new_ids) >= max_new_tokens and new_ids[-1] not in self._eos_ids:
+            reason = 'length'
+        generation = Generation(text=''.join(deltas), num_tokens=len(new_ids),
+                                inference_s=time.monotonic() - start, model_id=self._model_id,
+                                finish_reason=reason)
+        if self._closed.is_set() and check.reason is not None:
+            raise BackendCanceled('backend closed during generation', generation)
+        if timed_out:
+            raise BackendTimeout(
+                f'generation timed out after {generation.inference_s:.3g} s '
+                f'({generation.num_tokens} tokens)', generation)
+        return generation
+
+    def close(self) -> None:
+        """Stop any generation in progress and free the model."""
+        self._closed.set()
+        with self._lock:
+            self._model = None
+            self._processor = None
+            if self._device == 'cuda':
+                torch.cuda.empty_cache()

@@ -1,5 +1,6 @@
-"""Shared fixtures: a private ROS_DOMAIN_ID per test, and helpers for ROS subprocesses."""
+"""Shared fixtures: a private ROS_DOMAIN_ID per test (or module), and test-helper imports."""
 
+import contextlib
 import fcntl
 import os
 import sys
@@ -11,8 +12,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 _DOMAIN_IDS = range(10, 101)
 
 
-@pytest.fixture
-def ros_domain_id(monkeypatch):
+@contextlib.contextmanager
+def reserved_domain_id():
     """
     Reserve a ROS_DOMAIN_ID no other test on this machine is using, and export it.
 
@@ -25,11 +26,30 @@ def ros_domain_id(monkeypatch):
         except OSError:
             lock.close()
             continue
-        monkeypatch.setenv('ROS_DOMAIN_ID', str(domain_id))
+        previous = os.environ.get('ROS_DOMAIN_ID')
+        os.environ['ROS_DOMAIN_ID'] = str(domain_id)
         try:
             yield domain_id
         finally:
+            if previous is None:
+                os.environ.pop('ROS_DOMAIN_ID', None)
+            else:
+                os.environ['ROS_DOMAIN_ID'] = previous
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()
         return
-    pytest.fail('no free ROS_DOMAIN_ID between 10 and 100')
+    raise RuntimeError('no free ROS_DOMAIN_ID between 10 and 100')
+
+
+@pytest.fixture
+def ros_domain_id():
+    """A private ROS_DOMAIN_ID for one test."""
+    with reserved_domain_id() as domain_id:
+        yield domain_id
+
+
+@pytest.fixture(scope='module')
+def module_ros_domain_id():
+    """A private ROS_DOMAIN_ID shared by the tests of one module (one node process)."""
+    with reserved_domain_id() as domain_id:
+        yield domain_id

@@ -16,7 +16,9 @@ from typing import Callable, List, NamedTuple, Optional
 import numpy as np
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.depth import depth_to_metres, robust_depth
+from trace_ros.core.parsing import parse_answer
 from trace_ros.core.placement import surface_normal
+from trace_ros.core.prompts import format_points
 
 WIDTH, HEIGHT, POINTS = 640, 480, 1000
 PLUMB_BOB = [-0.28, 0.07, 1e-3, -5e-4, -0.01]
@@ -91,6 +93,24 @@ def bench_surface_normal():
 def bench_depth_to_metres():
     raw = np.random.default_rng(0).integers(0, 4000, (HEIGHT, WIDTH)).astype(np.uint16)
     return lambda: depth_to_metres(raw, '16UC1')
+
+
+def long_answer() -> str:
+    """A ~1,000-token CoR answer: long reasoning with tuples in it, then 40 answer points."""
+    filler = ('The table is mostly free, the mug sits near the plate and the bowl is far '
+              'right, so the space between them is the natural choice. ')
+    steps = ('1. Goal subtype: object reference.\n'
+             f'2. Reference: the red mug, at (0.420, 0.550). {filler * 12}\n'
+             f'3. Target area: left of the mug (0.2, 0.5), x 0.20-0.38, y 0.50-0.62. '
+             f'{filler * 12}\n4. Coordinates: points sampled inside the target area.\n')
+    rng = np.random.default_rng(0)
+    return steps + 'Answer: ' + format_points(rng.uniform(0.2, 0.6, (40, 2)))
+
+
+@benchmark('parse a ~1000-token CoR answer (40 points, tuples in the reasoning)', 1.0)
+def bench_parse_answer():
+    text = long_answer()
+    return lambda: parse_answer(text, image_size=(WIDTH, HEIGHT))
 
 
 def time_ms(run: Callable[[], object], repeats: int, warmup: int = 10) -> List[float]:

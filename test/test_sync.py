@@ -68,5 +68,16 @@ def test_emitted_sets_respect_slop_and_are_monotonic(events):
         stamps = [s for _, s in combo]
         assert [i for i, _ in combo] == [0, 1, 2]
         assert max(stamps) - min(stamps) <= 0.02 + 1e-12
-        assert all(s > prev for s, prev in zip(stamps, last)), 'an item was emitted twice'
+        assert all(s > prev for s, prev in zip(stamps, last)), 'a stamp was emitted twice'
         last = stamps
+
+
+def test_late_or_repeated_stamps_never_give_an_older_frame():
+    sync, out = collect()
+    for i in range(3):
+        sync.add(i, 2.0, f'new{i}')
+    for i in range(3):
+        sync.add(i, 1.0, f'late{i}')
+    for i in range(3):
+        sync.add(i, 2.0, f'again{i}')
+    assert out == [('new0', 'new1', 'new2')]

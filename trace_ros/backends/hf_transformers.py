@@ -25,6 +25,32 @@ DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch
 _POLL_S = 0.05
 
 
+class TokenStreamer(TextIteratorStreamer):
+    """
+    Stream the text after every token, not only at word ends as TextIteratorStreamer does.
+
+    Robot users watch reasoning appear token by token; a reply without spaces would
+    otherwise arrive in one piece at the end. An incomplete UTF-8 character is held back.
+    """
+
+    def put(self, value):
+        if value.dim() > 1:
+            value = value[0]
+        if self.skip_prompt and self.next_tokens_are_prompt:
+            self.next_tokens_are_prompt = False
+            return
+        self.token_cache.extend(value.tolist())
+        text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+        if text.endswith('\ufffd'):
+            return
+        printable = text[self.print_len:]
+        if text.endswith('\n'):
+            self.token_cache, self.print_len = [], 0
+        else:
+            self.print_len += len(printable)
+        self.on_finalized_text(printable)
+
+
 class _StopCheck(StoppingCriteria):
     """Stops generation once an event is set or the deadline passes, remembering which."""
 
@@ -149,8 +175,8 @@ class TransformersBackend(Backend):
         except (ValueError, TypeError, KeyError) as exc:
             raise BackendError(f'cannot prepare model inputs: {exc}') from exc
         prompt_len = inputs['input_ids'].shape[1]
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True,
-                                        skip_special_tokens=True, timeout=_POLL_S)
+        streamer = TokenStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                 timeout=_POLL_S)
         stop, abort = threading.Event(), threading.Event()  # past the deadline; caller error
         check = _StopCheck([stop, abort, self._closed] + ([cancel] if cancel else []), deadline)
         config = copy.deepcopy(self._generation_config)

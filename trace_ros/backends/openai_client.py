@@ -251,7 +251,7 @@ class OpenAIBackend(Backend):
                           else http.client.HTTPConnection)
             conn = conn_class(self._url.hostname, self._url.port, timeout=remaining)
             watch = _Watch(conn, cancel, deadline)
-            retry_after = None
+            retry_after, socket_timeout = None, False
             try:
                 conn.request(method, self._url.path.rstrip('/') + '/' + path, payload,
                              self._headers(payload is not None))
@@ -266,11 +266,12 @@ class OpenAIBackend(Backend):
                 reason = self._scrub(f'{type(exc).__name__}: {exc}')
                 error = f'cannot reach {self._where}: {reason}'
                 retryable = True
+                socket_timeout = isinstance(exc, TimeoutError)  # the socket used `remaining`
             watch.stop()
             conn.close()
             if watch.reason == 'canceled':
                 raise _Canceled()
-            if watch.reason == 'timeout':
+            if watch.reason == 'timeout' or socket_timeout:
                 raise BackendTimeout(f'no answer from {self._where} in time')
             if not retryable:
                 raise BackendError(error)

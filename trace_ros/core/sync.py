@@ -5,7 +5,8 @@ Same semantics as message_filters.ApproximateTimeSynchronizer, for installs with
 every input keeps its newest ``queue_size`` items; when an item arrives, the closest
 items of the other inputs within ``slop`` seconds of it are combined, the set is emitted
 if its stamps span less than ``slop``, and everything at or before the used stamps is
-dropped so a frame is emitted once.
+dropped so a frame is emitted once. Items no newer than the last emitted item of their
+input are ignored (a late or repeated stamp never produces an older frame).
 """
 
 import itertools
@@ -21,6 +22,7 @@ class ApproximateTimeSync:
         if num_inputs < 1 or queue_size < 1 or slop < 0.0:
             raise ValueError('need num_inputs >= 1, queue_size >= 1 and slop >= 0')
         self._queues: List[Dict[float, Any]] = [{} for _ in range(num_inputs)]
+        self._last_emitted = [float('-inf')] * num_inputs
         self._queue_size = queue_size
         self._slop = slop
         self._callback = callback
@@ -34,6 +36,8 @@ class ApproximateTimeSync:
             self._callback(*matched)
 
     def _add_locked(self, index: int, stamp: float, item: Any):
+        if stamp <= self._last_emitted[index]:
+            return None
         queue = self._queues[index]
         queue[stamp] = item
         while len(queue) > self._queue_size:
@@ -56,5 +60,6 @@ class ApproximateTimeSync:
                 for q, used in zip(self._queues, stamps):
                     for s in [s for s in q if s <= used]:
                         del q[s]
+                self._last_emitted = list(stamps)
                 return items
         return None

@@ -1,0 +1,157 @@
+"""
+trace_node over real ROS 2: a node process, a synthetic RGB-D camera and clients here.
+
+The node runs a real tiny LLaVA model trained to give known replies, so the 3D goal it
+publishes can be checked against the exact geometry of the synthetic frame.
+"""
+
+import time
+
+from memorized_model import GOOD, NONSENSE, REPLIES
+import numpy as np
+import pytest
+from rclpy.action import ActionClient
+from ros_harness import expected_world_point, OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
+from std_msgs.msg import String
+from trace_ros.action import FindPlacement
+from trace_ros.core.transforms import quaternion_to_matrix
+from trace_ros.msg import PlacementResult
+
+pytestmark = pytest.mark.ros
+
+ANSWER_POINTS = [(0.25, 0.5), (0.3, 0.55), (0.2, 0.45)]
+
+
+def node_params(model_dir, **overrides):
+    params = {'backend': 'transformers', 'model': str(model_dir), 'target_frame': 'world',
+              'static_transform': WORLD_FROM_OPTICAL, 'static_transform_parent': 'world',
+              'static_transform_child': OPTICAL_FRAME, 'max_new_tokens': 4000,
+              'generation_timeout': 3.0, 'max_frame_age': 1.0, 'frame_wait_timeout': 1.0,
+              'instruction_queue_size': 2, 'camera_reliability': 'reliable'}
+    params.update(overrides)
+    return params
+
+
+@pytest.fixture(scope='module')
+def session(memorized_model_dir, module_ros_domain_id, tmp_path_factory):
+    s = Session(module_ros_domain_id, node_params(memorized_model_dir),
+                str(tmp_path_factory.mktemp('logs')), camera_running=False)
+    yield s
+    s.close()
+
+
+def test_instruction_before_any_frame_is_no_frame(session):
+    result = session.ask(GOOD)
+    assert result.status == PlacementResult.STATUS_NO_FRAME, result.message
+    session.camera.paused = False
+
+
+def expected_points(camera):
+    return np.array([expected_world_point(camera, x, y) for x, y in ANSWER_POINTS])
+
+
+def check_good(session, result):
+    assert result.status == PlacementResult.STATUS_OK, result.message
+    camera = session.camera.camera
+    expected = expected_points(camera)
+    got = np.array([[p.position.x, p.position.y, p.position.z] for p in result.points])
+    np.testing.assert_allclose(got, expected, atol=0.01)
+    assert all(p.has_depth for p in result.points)
+    goal = result.goal.pose.position
+    np.testing.assert_allclose([goal.x, goal.y, goal.z], np.median(expected, axis=0), atol=0.01)
+    rotation = quaternion_to_matrix([result.goal.pose.orientation.x,
+                                     result.goal.pose.orientation.y,
+                                     result.goal.pose.orientation.z,
+                                     result.goal.pose.orientation.w])
+    np.testing.assert_allclose(rotation[:, 2], [0.0, 0.0, 1.0], atol=1e-3)
+    assert result.header.frame_id == OPTICAL_FRAME
+    assert result.goal.header.frame_id == 'world'
+    assert result.goal.header.stamp == result.header.stamp
+    assert result.steps.goal_subtype == 'free space'
+    assert result.reasoning == REPLIES[GOOD]
+
+
+def test_good_frame_gives_goal_at_known_geometry(session):
+    result = session.ask(GOOD)
+    check_good(session, result)
+    assert session.client.wait_until(
+        lambda: any(g.header.stamp == result.header.stamp for g in session.goals), 5.0)
+
+
+def test_depth_in_millimetres_gives_the_same_goal(session):
+    session.camera.depth_encoding = '16UC1'
+    try:
+        check_good(session, session.ask(GOOD))
+    finally:
+        session.camera.depth_encoding = '32FC1'
+
+
+@pytest.mark.parametrize('change, status, words', [
+    ({'stamp_offset': -5.0}, PlacementResult.STATUS_STALE_FRAME, 'old'),
+    ({'color_encoding': 'yuv422'}, PlacementResult.STATUS_BAD_IMAGE, 'encoding'),
+    ({'depth': np.full((240, 320), 1.0, np.float32)}, PlacementResult.STATUS_BAD_IMAGE,
+     'registered'),
+    ({'depth': np.full((480, 640), np.nan, np.float32)}, PlacementResult.STATUS_INVALID_DEPTH,
+     'depth'),
+    ({'info_override': {'k': [0.0] * 9}}, PlacementResult.STATUS_NO_CAMERA_INFO, 'intrinsics'),
+    ({'frame_id': 'other_camera_optical_frame'}, PlacementResult.STATUS_NO_TRANSFORM,
+     'other_camera_optical_frame'),
+])
+def test_bad_input_gives_its_status_then_node_recovers(session, change, status, words):
+    camera = session.camera
+    saved = {key: getattr(camera, key) for key in change}
+    for key, value in change.items():
+        setattr(camera, key, value)
+    try:
+        time.sleep(0.3)  # let frames with the change arrive
+        result = session.ask(GOOD)
+        assert result.status == status, result.message
+        assert words in result.message
+    finally:
+        for key, value in saved.items():
+            setattr(camera, key, value)
+    time.sleep(0.3)
+    check_good(session, session.ask(GOOD))
+
+
+def test_unparsable_reply_is_parse_error(session):
+    result = session.ask(NONSENSE)
+    assert result.status == PlacementResult.STATUS_PARSE_ERROR, result.message
+    assert result.reasoning == REPLIES[NONSENSE]
+    check_good(session, session.ask(GOOD))
+
+
+def test_flood_of_instructions_is_answered_busy(session):
+    before = len(session.results)
+    for _ in range(8):
+        session.instructions.publish(String(data=GOOD))
+    # Every instruction gets an answer: BUSY at once when the queue (2) is full, else OK.
+    assert session.client.wait_until(lambda: len(session.results) >= before + 8, 60.0), \
+        [r.status for r in session.results[before:]]
+    statuses = [r.status for r in session.results[before:before + 8]]
+    assert PlacementResult.STATUS_BUSY in statuses
+    assert PlacementResult.STATUS_OK in statuses
+    assert set(statuses) <= {PlacementResult.STATUS_BUSY, PlacementResult.STATUS_OK}
+    check_good(session, session.ask(GOOD))
+
+
+def test_action_streams_feedback_and_returns_result(session):
+    client = ActionClient(session.client.node, FindPlacement, 'find_placement')
+    assert client.wait_for_server(timeout_sec=10.0)
+    feedback = []
+    future = client.send_goal_async(FindPlacement.Goal(instruction=GOOD),
+                                    feedback_callback=lambda f: feedback.append(f.feedback))
+    assert session.client.wait_until(future.done, 10.0)
+    handle = future.result()
+    assert handle.accepted
+    result_future = handle.get_result_async()
+    assert session.client.wait_until(result_future.done, 30.0)
+    check_good(session, result_future.result().result.result)
+    assert len(feedback) >= 2
+    # Feedback is a keep-last topic: a fast burst may skip some, but every message carries
+    # the text so far, which grows as a prefix of the reply and ends complete.
+    assert feedback[-1].text == REPLIES[GOOD]
+    lengths = [len(f.text) for f in feedback]
+    assert lengths == sorted(lengths)
+    assert all(REPLIES[GOOD].startswith(f.text) and f.text.endswith(f.text_delta)
+               for f in feedback)

@@ -114,6 +114,23 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return inside
 
 
+def plane_hits(camera: SimCamera, z: float = TABLE_TOP_Z
+               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    Where each pixel-centre ray meets the horizontal plane at ``z``.
+
+    Returns the world (x, y) per pixel (HxWx2), the optical depth of that point (HxW) and
+    whether the ray meets the plane in front of the camera (HxW bool).
+    """
+    rays = camera.pixel_rays()  # world direction per unit of optical depth
+    origin = np.asarray(camera.position)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        t = (z - origin[2]) / rays[:, :, 2]  # optical depth of the plane along the ray
+    hit = np.isfinite(t) & (t > 0)
+    points = origin[:2] + rays[:, :, :2] * np.where(hit, t, 0.0)[:, :, None]
+    return points, t, hit
+
+
 def region_mask(camera: SimCamera, polygon: np.ndarray, z: float = TABLE_TOP_Z,
                 depth: Optional[np.ndarray] = None, tolerance: float = 0.005) -> np.ndarray:
     """
@@ -122,12 +139,7 @@ def region_mask(camera: SimCamera, polygon: np.ndarray, z: float = TABLE_TOP_Z,
     With ``depth`` (HxW metres), pixels where the rendered surface is nearer than the
     plane by more than ``tolerance`` (occluded) are dropped.
     """
-    rays = camera.pixel_rays()  # world direction per unit of optical depth
-    origin = np.asarray(camera.position)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        t = (z - origin[2]) / rays[:, :, 2]  # optical depth of the plane along the ray
-    hit = np.isfinite(t) & (t > 0)
-    points = origin[:2] + rays[:, :, :2] * np.where(hit, t, 0.0)[:, :, None]
+    points, t, hit = plane_hits(camera, z)
     mask = hit & points_in_polygon(points.reshape(-1, 2), polygon).reshape(hit.shape)
     if depth is not None:
         mask &= ~(np.asarray(depth) < t - tolerance)

@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from trace_ros.sim import panda
-from trace_ros.sim.ground_truth import circle, points_in_polygon, table_polygon
+from trace_ros.sim.ground_truth import circle, footprint, points_in_polygon, table_polygon
 from trace_ros.sim.scene import ROBOT_BASE, Scene, SceneConfig, TABLE_TOP_Z
 
 RELATIONS = ('left of', 'right of', 'in front of', 'behind', 'on')
@@ -57,7 +57,7 @@ class PlacementTask:
         return cls(**values)
 
 
-def _clip(polygon: np.ndarray, clip: np.ndarray) -> np.ndarray:
+def clip_polygon(polygon: np.ndarray, clip: np.ndarray) -> np.ndarray:
     """Sutherland-Hodgman: ``polygon`` clipped by the convex, counter-clockwise ``clip``."""
     out = [tuple(p) for p in polygon]
     for a, b in zip(clip, np.roll(clip, -1, axis=0)):
@@ -82,33 +82,43 @@ def _intersect(p, q, a, b):
     return (p[0] + t * d1[0], p[1] + t * d1[1])
 
 
-def _directions(scene: Scene):
+def directions(scene: Scene):
+    """Return the unit world (x, y) vectors of 'left of', 'right of', 'in front of', 'behind'."""
     rotation = scene.camera.rotation
     right = rotation[:2, 0] / np.linalg.norm(rotation[:2, 0])
     ahead = rotation[:2, 2] / np.linalg.norm(rotation[:2, 2])
     return {'left of': -right, 'right of': right, 'in front of': -ahead, 'behind': ahead}
 
 
-def target_region(scene: Scene, reference: str, relation: str) -> Tuple[np.ndarray, float]:
-    """Return the region polygon (world x, y; counter-clockwise) for a relation, and its height."""
+def target_region(scene: Scene, reference: str, relation: str, near: float = NEAR,
+                  far: float = FAR) -> Tuple[np.ndarray, float]:
+    """
+    Return the region polygon (world x, y; counter-clockwise) for a relation, and its height.
+
+    Directions span ``near`` to ``far`` beyond the reference's footprint; 'on' is the inner
+    80 % of a plate or of the top face of a box or block.
+    """
     ref = scene.by_name(reference)
     center, radius = np.asarray(ref.position[:2]), ref.shape.radius
     if relation == 'on':
-        if ref.category != 'plate':
-            raise ValueError(f"'on' needs a plate as reference, got a {ref.category}")
-        return circle(center, 0.8 * radius), TABLE_TOP_Z + ref.shape.height
-    direction = _directions(scene).get(relation)
+        top = TABLE_TOP_Z + ref.shape.height
+        if ref.category == 'plate':
+            return circle(center, 0.8 * radius), top
+        if ref.shape.box_half is not None:
+            return center + 0.8 * (footprint(scene, ref.name) - center), top
+        raise ValueError(f"'on' needs a plate, box or block as reference, got a {ref.category}")
+    direction = directions(scene).get(relation)
     if direction is None:
         raise ValueError(f"unknown relation '{relation}' (known: {', '.join(RELATIONS)})")
     side = np.array([-direction[1], direction[0]])
     half_width = max(radius, 0.08)
-    near, far = center + direction * (radius + NEAR), center + direction * (radius + FAR)
+    near, far = center + direction * (radius + near), center + direction * (radius + far)
     rect = np.array([near - side * half_width, far - side * half_width,
                      far + side * half_width, near + side * half_width])
     (ax, ay), (bx, by) = rect[1] - rect[0], rect[2] - rect[1]
     if ax * by - ay * bx < 0:
         rect = rect[::-1]
-    return _clip(rect, table_polygon()), TABLE_TOP_Z
+    return clip_polygon(rect, table_polygon()), TABLE_TOP_Z
 
 
 def _visible(scene: Scene, points: np.ndarray, z: float, camera: np.ndarray) -> np.ndarray:

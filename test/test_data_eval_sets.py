@@ -1,0 +1,79 @@
+"""
+The committed simulated Where2Place sets: layout, ground truth scoring 1.0, regeneration.
+
+``python -m trace_train.data.make_eval_sets`` rewrites them; the regeneration test redraws
+the first questions of each set and compares them with what is committed.
+"""
+
+import pathlib
+
+import numpy as np
+from PIL import Image
+import pytest
+from trace_ros.core.where2place import load_mask, load_questions, score_folder
+from trace_train.data.hf import load_where2place
+from trace_train.data.make_eval_sets import EVAL_SETS, write_where2place
+from trace_train.data.relations import HARD_RELATIONS, TRAIN_RELATIONS
+
+ROOT = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval'
+SETS = {'sim_w2p': (100, TRAIN_RELATIONS), 'sim_w2p_hard': (50, HARD_RELATIONS)}
+
+
+@pytest.mark.parametrize('name', list(SETS))
+def test_layout_relations_and_size(name):
+    count, relations = SETS[name]
+    folder = ROOT / name
+    questions = load_questions(str(folder))
+    assert [q['question_id'] for q in questions] == list(range(count))
+    assert {q['category'] for q in questions} == set(relations)
+    for question in questions:
+        assert (folder / 'images' / question['image']).is_file()
+        assert (folder / 'masks' / question['image']).is_file()
+        assert question['text'].startswith(question['instruction'])
+        assert 'Your answer should be formatted' in question['text']
+    size = sum(p.stat().st_size for p in folder.rglob('*') if p.is_file())
+    assert size < 4.5e6
+
+
+@pytest.mark.parametrize('name', list(SETS))
+@pytest.mark.parametrize('official', [False, True])
+def test_ground_truth_answers_score_one(name, official):
+    folder = ROOT / name
+    questions = load_questions(str(folder))
+    # The official scorer also counts the reasoning's "at (x, y)" as points: plain only.
+    for key in ('answer',) if official else ('cor', 'answer'):
+        answers = {q['question_id']: q[key] for q in questions}
+        result = score_folder(str(folder), answers, official=official)
+        assert result.accuracy > (0.995 if official else 0.99999), (key, result.accuracy)
+        assert not result.parse_failures and not result.missing
+
+
+@pytest.mark.parametrize('name', list(SETS))
+def test_first_questions_regenerate(name, tmp_path):
+    config, _ = EVAL_SETS[name]
+    folder = ROOT / name
+    committed = load_questions(str(folder))[:2]
+    write_where2place(tmp_path, config, 2)
+    regenerated = load_questions(str(tmp_path))
+    for old, new in zip(committed, regenerated):
+        for key in ('text', 'relation', 'held', 'references', 'reference_points', 'scene',
+                    'region'):
+            assert old[key] == new[key], key
+        mask = load_mask(str(folder / 'masks' / old['image']))
+        again = load_mask(str(tmp_path / 'masks' / new['image']))
+        assert (mask & again).sum() / (mask | again).sum() > 0.99
+        points = np.array(old['points'])
+        height, width = again.shape
+        rows, cols = (points[:, 1] * height).astype(int), (points[:, 0] * width).astype(int)
+        assert again[rows, cols].all()
+        image = np.asarray(Image.open(folder / 'images' / old['image']), float)
+        image -= np.asarray(Image.open(tmp_path / 'images' / new['image']))
+        assert np.abs(image).mean() < 2
+
+
+def test_loads_with_hugging_face_datasets():
+    dataset = load_where2place(ROOT / 'sim_w2p_hard')
+    assert len(dataset) == 50
+    row = dataset[0]
+    assert row['image'].size == (640, 480) and row['mask'].size == (640, 480)
+    assert row['category'] in HARD_RELATIONS and row['question_id'] == 0

@@ -30,7 +30,7 @@ WIDTH, HEIGHT = 640, 480
 
 
 def publish_frames(rate_hz: float, count_file: str) -> None:
-    """Publisher mode: synthetic frames (table 1 m below) at ``rate_hz``, counted to a file."""
+    """Publish synthetic frames (table 1 m below) at ``rate_hz``, counted to a file."""
     rclpy.init()
     node = Node('bench_camera')
     qos = 1
@@ -71,7 +71,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--rate', type=float, default=30.0, help='camera rate, Hz')
     parser.add_argument('--generate', type=float, default=6.0, help='generation length, s')
-    parser.add_argument('--reliability', default='best_effort', choices=('best_effort', 'reliable'))
+    parser.add_argument('--reliability', default='best_effort',
+                        choices=('best_effort', 'reliable'), help='node camera QoS')
     parser.add_argument('--publisher', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -86,12 +87,13 @@ def main():
                                   '--rate', str(args.rate)], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     options = json.dumps({'min_new_tokens': 8192})
-    rclpy.init(args=['--ros-args', '-p', f'model:={model_dir}', '-p', 'max_new_tokens:=8192',
-                     '-p', f'generation_timeout:={args.generate}', '-p',
-                     f"generation_options:='{options}'", '-p', 'target_frame:=world',
-                     '-p', 'static_transform:=[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]',
-                     '-p', 'static_transform_parent:=world', '-p', f'camera_reliability:={args.reliability}',
-                     '-p', 'static_transform_child:=camera_color_optical_frame'])
+    params = {'model': model_dir, 'max_new_tokens': 8192, 'generation_timeout': args.generate,
+              'generation_options': f"'{options}'", 'target_frame': 'world',
+              'static_transform': '[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]',
+              'static_transform_parent': 'world',
+              'static_transform_child': 'camera_color_optical_frame',
+              'camera_reliability': args.reliability}
+    rclpy.init(args=['--ros-args'] + [a for k, v in params.items() for a in ('-p', f'{k}:={v}')])
     node = TraceNode()
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)

@@ -7,25 +7,22 @@ Usage: python echo_node.py <package/msg/Type>
 import importlib
 import sys
 
-import rclpy
 from rclpy.node import Node
+from trace_ros.ros.spin import spin_node
 
 
 def main():
     package, _, type_name = sys.argv[1].split('/')
     msg_type = getattr(importlib.import_module(f'{package}.msg'), type_name)
-    rclpy.init()
-    node = Node('echo')
-    pub = node.create_publisher(msg_type, 'out', 10)
-    node.create_subscription(msg_type, 'in', pub.publish, 10)
-    print('ready', flush=True)
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+
+    def make_node() -> Node:
+        node = Node('echo')
+        pub = node.create_publisher(msg_type, 'out', 10)
+        node.create_subscription(msg_type, 'in', pub.publish, 10)
+        print('ready', flush=True)
+        return node
+
+    spin_node(make_node)
 
 
 if __name__ == '__main__':

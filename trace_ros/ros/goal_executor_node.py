@@ -13,10 +13,10 @@ import time
 
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
+from trace_ros.ros.spin import spin_node
 from trace_ros.sim.executor import PlacementExecutor
 from trace_ros.sim.scene import generate_scene
 from trace_ros.sim.task import PlacementTask
@@ -82,15 +82,7 @@ class GoalExecutorNode(Node):
 
 def main(args=None):
     """Run trace_goal_executor until interrupted."""
-    rclpy.init(args=args)
-    node = GoalExecutorNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(GoalExecutorNode, args)
 
 
 if __name__ == '__main__':

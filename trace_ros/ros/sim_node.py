@@ -13,12 +13,12 @@ import json
 
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 from trace_ros.ros.images import depth_to_msg, rgb_to_msg
+from trace_ros.ros.spin import spin_node
 from trace_ros.sim.ground_truth import apply_poses, ObjectPose
 from trace_ros.sim.render import RenderSettings, SceneRenderer
 from trace_ros.sim.scene import CameraConfig, generate_scene, SceneConfig
@@ -185,15 +185,7 @@ class SimNode(Node):
 
 def main(args=None):
     """Run trace_sim until interrupted."""
-    rclpy.init(args=args)
-    node = SimNode()
-    try:
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_node(SimNode, args)
 
 
 if __name__ == '__main__':

@@ -73,6 +73,7 @@ def main():
     parser.add_argument('--generate', type=float, default=6.0, help='generation length, s')
     parser.add_argument('--reliability', default='best_effort',
                         choices=('best_effort', 'reliable'), help='node camera QoS')
+    parser.add_argument('--torch-threads', type=int, default=0, help='node torch_threads')
     parser.add_argument('--publisher', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -92,7 +93,7 @@ def main():
               'static_transform': '[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0]',
               'static_transform_parent': 'world',
               'static_transform_child': 'camera_color_optical_frame',
-              'camera_reliability': args.reliability}
+              'camera_reliability': args.reliability, 'torch_threads': args.torch_threads}
     rclpy.init(args=['--ros-args'] + [a for k, v in params.items() for a in ('-p', f'{k}:={v}')])
     node = TraceNode()
     executor = MultiThreadedExecutor(num_threads=4)
@@ -114,6 +115,7 @@ def main():
     finally:
         publisher.terminate()
         publisher.wait()
+        node.trigger_deactivate()  # joins the worker (its generation times out first)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

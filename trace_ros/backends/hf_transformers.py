@@ -92,7 +92,10 @@ class TransformersBackend(Backend):
     def __init__(self, model: str, dtype: str = 'auto', device: str = 'auto',
                  max_new_tokens: int = 256, do_sample: bool = False,
                  generation_kwargs: dict | None = None, model_id: str | None = None,
-                 trust_remote_code: bool = False):
+                 trust_remote_code: bool = False, num_threads: int = 0):
+        if num_threads > 0:
+            # Process-wide: leaves cores for the rest of the process (e.g. camera callbacks).
+            torch.set_num_threads(num_threads)
         if dtype != 'auto' and dtype not in DTYPES:
             raise ValueError(f"dtype must be 'auto' or one of {sorted(DTYPES)}, got {dtype!r}")
         if device not in ('cpu', 'cuda', 'auto'):

@@ -17,6 +17,7 @@ class TraceNodeConfig:
     model: str = ''
     device: str = 'cpu'
     dtype: str = 'auto'
+    torch_threads: int = 0
     max_new_tokens: int = 256
     generation_timeout: float = 30.0
     generation_options: str = ''
@@ -61,6 +62,8 @@ _DESCRIPTIONS = {
     'model': 'transformers: local model directory or hub id; empty = the embedded trace-tiny.',
     'device': 'transformers: torch device (cpu, cuda, auto).',
     'dtype': 'transformers: weight dtype (auto, float32, bfloat16, float16).',
+    'torch_threads': 'transformers: CPU threads for torch (0 = torch default); fewer than '
+                     'the cores leaves room for camera callbacks during generation.',
     'max_new_tokens': 'Maximum generated tokens per answer.',
     'generation_timeout': 'Seconds before a generation is abandoned (MODEL_TIMEOUT).',
     'generation_options': 'Extra generation settings as a JSON object: transformers '
@@ -98,7 +101,7 @@ _FLOAT_RANGES = {
     'min_depth': (0.0, 100.0), 'max_depth': (0.01, 1000.0),
 }
 _INT_RANGES = {
-    'max_new_tokens': (1, 8192), 'openai_max_retries': (0, 10), 'sync_queue_size': (1, 100),
+    'max_new_tokens': (1, 8192), 'torch_threads': (0, 256), 'openai_max_retries': (0, 10), 'sync_queue_size': (1, 100),
     'instruction_queue_size': (1, 1000), 'depth_window': (1, 51),
 }
 

@@ -169,7 +169,8 @@ class TraceNode(LifecycleNode):
                     'max_new_tokens': config.max_new_tokens, 'extra_body': options}
         return {'kind': 'transformers', 'model': config.model or default_model_dir(),
                 'device': config.device, 'dtype': config.dtype,
-                'max_new_tokens': config.max_new_tokens, 'generation_kwargs': options}
+                'max_new_tokens': config.max_new_tokens, 'generation_kwargs': options,
+                'num_threads': config.torch_threads}
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_frame(self, color, depth, info) -> None:

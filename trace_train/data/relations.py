@@ -39,7 +39,8 @@ CLEARANCE = 0.01  # m, kept free around the held object
 EDGE_MARGIN = 0.02  # m, kept inside the table edge
 NEXT_TO_FAR, NEAR_FAR = 0.16, 0.15  # m beyond the reference's footprint
 CLOSEST_BAND = 0.08  # m, how much farther than the nearest free point still counts
-MIN_OPEN = 0.10  # m, the clearance 'away from objects' needs somewhere
+MIN_OPEN = 0.10  # m, the clearance 'away from objects' needs somewhere...
+AWAY_SHARE, AWAY_CAP = 0.5, 0.20  # ...and it asks for this share of the best one, capped (m)
 GAP_RANGE = (0.08, 0.45)  # m, free gap between two objects for 'between'
 SIDE_SHARE, FRONT_SHARE = 0.35, 0.3  # share of the table's width (depth) a side (front) is
 
@@ -197,6 +198,6 @@ def placement_region(scene: Scene, relation: str, references: Tuple[str, ...],
         best = float(gaps.max())
         if best < MIN_OPEN:
             raise NoRegion(f'no open area: at most {100 * best:.0f} cm from the objects')
-        margin = max(0.75 * best, best - 0.05, facts['clearance'])
+        margin = max(min(AWAY_SHARE * best, AWAY_CAP), facts['clearance'])
         return free_table(scene, held, margin), {**facts, 'clearance': margin}
     return free, facts  # 'empty area'

@@ -32,6 +32,7 @@ from trace_train.data.relations import (candidates, fits_on, goal_subtype, NoReg
                                         TRAIN_RELATIONS)
 
 DEFAULT_CAMERA = CameraConfig()
+RELATION_TRIES = 6  # draws of one relation before a question tries another
 _TAN_HALF_HFOV = math.tan(math.radians(DEFAULT_CAMERA.fovy_deg) / 2) * (
     DEFAULT_CAMERA.width / DEFAULT_CAMERA.height)
 
@@ -193,10 +194,9 @@ class _Context:
         return self._surfaces[relation]
 
 
-def _draw(ctx: _Context, rng: np.random.Generator, posed: set) -> Sample:
+def _draw(ctx: _Context, relation: str, rng: np.random.Generator, posed: set) -> Sample:
     """Draw one checked placement sample; raise NoRegion with the rejection reason."""
     config, scene = ctx.config, ctx.scene
-    relation = str(rng.choice(config.relations))
     options = candidates(scene, relation, ctx.visible)
     if not options:
         raise NoRegion('no_reference')
@@ -278,10 +278,12 @@ def make_scene_samples(config: DataConfig, index: int) -> SceneSamples:
     rng = np.random.default_rng([scene.config.seed, 11])
     samples, posed = [], set()
     for _ in range(config.questions_per_scene):
-        for _ in range(config.max_attempts):
+        for attempt in range(config.max_attempts):
+            if attempt % RELATION_TRIES == 0:  # keeps relations balanced despite rejections
+                relation = str(rng.choice(config.relations))
             counters['attempts'] += 1
             try:
-                samples.append(_draw(ctx, rng, posed))
+                samples.append(_draw(ctx, relation, rng, posed))
                 break
             except NoRegion as reason:
                 counters[f'rejected_{reason}'] += 1

@@ -101,8 +101,8 @@ _FLOAT_RANGES = {
     'min_depth': (0.0, 100.0), 'max_depth': (0.01, 1000.0),
 }
 _INT_RANGES = {
-    'max_new_tokens': (1, 8192), 'torch_threads': (0, 256), 'openai_max_retries': (0, 10), 'sync_queue_size': (1, 100),
-    'instruction_queue_size': (1, 1000), 'depth_window': (1, 51),
+    'max_new_tokens': (1, 8192), 'torch_threads': (0, 256), 'openai_max_retries': (0, 10),
+    'sync_queue_size': (1, 100), 'instruction_queue_size': (1, 1000), 'depth_window': (1, 51),
 }
 
 

@@ -278,15 +278,19 @@ def make_scene_samples(config: DataConfig, index: int) -> SceneSamples:
     rng = np.random.default_rng([scene.config.seed, 11])
     samples, posed = [], set()
     for _ in range(config.questions_per_scene):
-        for attempt in range(config.max_attempts):
-            if attempt % RELATION_TRIES == 0:  # keeps relations balanced despite rejections
-                relation = str(rng.choice(config.relations))
+        tries = RELATION_TRIES
+        for _ in range(config.max_attempts):
+            if tries >= RELATION_TRIES:  # retrying a relation keeps relations balanced
+                relation, tries = str(rng.choice(config.relations)), 0
+            tries += 1
             counters['attempts'] += 1
             try:
                 samples.append(_draw(ctx, relation, rng, posed))
                 break
             except NoRegion as reason:
                 counters[f'rejected_{reason}'] += 1
+                if str(reason) == 'no_reference':
+                    tries = RELATION_TRIES
         else:
             counters['unfilled'] += 1
     for name in rng.permutation(ctx.visible)[:config.locate_per_scene]:

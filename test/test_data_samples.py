@@ -19,7 +19,7 @@ from trace_ros.sim.scene import generate_scene, SceneConfig, TABLE_TOP_Z
 from trace_train.data import language
 from trace_train.data.regions import Region
 from trace_train.data.relations import HARD_RELATIONS, held_radius, RELATIONS, TRAIN_RELATIONS
-from trace_train.data.samples import DataConfig, make_scene_samples
+from trace_train.data.samples import DataConfig, make_scene_samples, pixel_point
 
 VISIBLE_GROUPS = np.array([1, 1, 1, 0, 0, 0], np.uint8)
 CONFIGS = [DataConfig(relations=tuple(RELATIONS), questions_per_scene=6, locate_per_scene=2),
@@ -210,3 +210,12 @@ def test_hard_relations_are_held_out_of_training():
     assert set(HARD_RELATIONS) and not set(HARD_RELATIONS) & set(TRAIN_RELATIONS)
     assert DataConfig().relations == TRAIN_RELATIONS
     assert set(TRAIN_RELATIONS) | set(HARD_RELATIONS) == set(RELATIONS)
+
+
+@pytest.mark.parametrize('width', [160, 224, 640, 800, 801, 1000, 1920])
+def test_written_points_stay_in_their_pixels_at_any_width(width):
+    decimals = DataConfig(width=width, height=width).decimals
+    columns = np.arange(width)
+    written = [pixel_point((0, u), width, width, decimals)[0] for u in columns]
+    np.testing.assert_array_equal(np.floor(np.array(written) * width), columns)
+    assert np.floor(float(f'{written[-1]:.{decimals}f}') * width) == width - 1

@@ -16,7 +16,8 @@ _JSON_FIELDS = ('region', 'facts', 'scene')
 
 
 def _with_images(rows, columns) -> datasets.Dataset:
-    dataset = datasets.Dataset.from_list(rows)
+    keys = list(dict.fromkeys(k for row in rows for k in row))  # from_list reads row 0's only
+    dataset = datasets.Dataset.from_list([{k: row.get(k) for k in keys} for row in rows])
     for column in columns:
         dataset = dataset.cast_column(column, datasets.Image())
     return dataset

@@ -25,8 +25,8 @@ from trace_ros.sim.render import Frame, RenderSettings, SceneRenderer
 from trace_ros.sim.scene import (CameraConfig, FIRST_OBJECT_LABEL, generate_scene, Scene,
                                  SceneConfig)
 from trace_train.data import language
-from trace_train.data.regions import (erode, normalized_box, Region, visible_fraction,
-                                      visible_mask)
+from trace_train.data.regions import (erode, GRID_STEP, normalized_box, Region,
+                                      visible_fraction, visible_mask)
 from trace_train.data.relations import (candidates, fits_on, goal_subtype, NoRegion,
                                         placement_region, RELATIONS, surface_region,
                                         TRAIN_RELATIONS)
@@ -77,7 +77,7 @@ class DataConfig:
     @property
     def decimals(self) -> int:
         """Return the decimals that keep written points in the pixel they were drawn from."""
-        return 3 if max(self.width, self.height) <= 1000 else 4
+        return 3 if max(self.width, self.height) <= 800 else 4
 
     def to_dict(self) -> Dict:
         """Plain-data form (JSON-serializable)."""
@@ -213,7 +213,7 @@ def _draw(ctx: _Context, relation: str, rng: np.random.Generator, posed: set) ->
     except NoRegion:
         raise NoRegion('infeasible') from None
     grid = region.grid()
-    area = len(grid) * 1e-4
+    area = len(grid) * GRID_STEP ** 2
     if area < config.min_region_area:
         raise NoRegion('small_region')
     seen = visible_fraction(ctx.camera, region, ctx.frame.depth, grid)

@@ -62,3 +62,13 @@ def memorized_model_dir(tmp_path_factory):
     from trace_ros.core.prompts import build_prompt
     replies = {build_prompt(k, style='cor'): v for k, v in REPLIES.items()}
     return build_memorized_model(tmp_path_factory.mktemp('model') / 'memorized', replies)
+
+
+@pytest.fixture(scope='module')
+def endless():
+    """Load the tiny random model with its end token suppressed: only a stop ends it."""
+    from tiny_model import eos_token_id, tiny_model_dir
+    from trace_ros.backends import make_backend
+    with make_backend('transformers', model=str(tiny_model_dir()), max_new_tokens=4000,
+                      generation_kwargs={'suppress_tokens': [eos_token_id()]}) as loaded:
+        yield loaded

@@ -18,14 +18,6 @@ def backend():
         yield loaded
 
 
-@pytest.fixture(scope='module')
-def endless():
-    """Load a backend that never emits EOS, for runs that must be stopped from outside."""
-    with make_backend('transformers', model=str(tiny_model_dir()), max_new_tokens=4000,
-                      generation_kwargs={'suppress_tokens': [eos_token_id()]}) as loaded:
-        yield loaded
-
-
 def test_generates_greedily(backend):
     first = backend.generate(noise_image(), PROMPT)
     second = backend.generate(noise_image(), PROMPT)

@@ -182,7 +182,8 @@ class OpenAIBackend(Backend):
             watch.stop()
             if watch.reason == 'canceled':
                 return self._result(deltas, state, start, 'canceled')
-            if watch.reason == 'timeout':
+            if watch.reason == 'timeout' or isinstance(exc, TimeoutError):
+                # The socket's own timeout is the time left to the deadline.
                 raise BackendTimeout(f'no complete answer from {self._where} within '
                                      f'{deadline - start:.3g} s',
                                      self._result(deltas, state, start, 'canceled')) from None

@@ -10,6 +10,7 @@ from geometry_msgs.msg import Point
 import pytest
 import rclpy
 from rclpy.node import Node
+from ros_harness import stop_process
 from trace_ros.action import FindPlacement
 from trace_ros.msg import CorSteps, PlacementPoint, PlacementResult
 
@@ -76,8 +77,7 @@ def test_result_round_trip_between_processes(ros_domain_id):
         assert received, 'no echo within 20 s'
         assert received[0] == sent
     finally:
-        echo.terminate()
-        echo.wait(timeout=10)
+        stop_process(echo)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)

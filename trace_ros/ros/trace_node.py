@@ -144,7 +144,8 @@ class TraceNode(LifecycleNode):
             self.destroy_subscription(self._instruction_sub)
             self._instruction_sub = None
         if self._worker is not None:
-            self._requests.put(None)
+            requests, self._requests = self._requests, None  # new requests: 'not active'
+            requests.put(None)
             self._worker.join(timeout=self.config.generation_timeout + 5.0)
             self._worker = None
 
@@ -177,8 +178,13 @@ class TraceNode(LifecycleNode):
         self._frames.put(stamp_seconds(color.header), color, depth, info)
 
     def _submit(self, request: Request) -> bool:
+        requests = self._requests
+        if requests is None:
+            self._finish(request, self._failure(request, None, Status.BUSY,
+                                                'trace_node is not active'))
+            return False
         try:
-            self._requests.put_nowait(request)
+            requests.put_nowait(request)
             return True
         except queue.Full:
             self._finish(request, self._failure(
@@ -203,9 +209,7 @@ class TraceNode(LifecycleNode):
                 text_delta=delta, text=''.join(text), num_tokens=len(text)))
 
         request = self._new_request(goal.instruction, explicit=explicit, on_text=feedback)
-        if self._requests is None or not self._submit(request):
-            if request.result is None:
-                request.result = self._failure(request, None, Status.BUSY, 'node is not active')
+        if not self._submit(request):
             goal_handle.abort()
             return FindPlacement.Result(result=request.result)
         while not request.done.wait(0.05):

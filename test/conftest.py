@@ -8,6 +8,9 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+# The tests' models are tiny: one torch thread each (here and in the node processes they
+# start) is as fast, and spinning OpenMP threads slow a busy 2-core machine down 100-fold.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 _DOMAIN_IDS = range(10, 101)
 

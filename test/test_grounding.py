@@ -1,0 +1,109 @@
+"""Plumbing of the grounding stages: dense targets, a few training steps, stock reloading."""
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip('mujoco')
+transformers = pytest.importorskip('transformers')
+
+from trace_train.grounding import data as gdata  # noqa: E402
+from trace_train.grounding import dense, localize  # noqa: E402
+from trace_train.grounding.render import render_dataset  # noqa: E402
+
+SIZE, PATCH = 64, 8
+
+
+@pytest.fixture(scope='module')
+def small_set():
+    arrays = render_dataset(0, 1, 2, 96, 72)
+    return gdata.GroundingSet(
+        rgb=np.stack([gdata.resize_rgb(x, SIZE) for x in arrays['rgb']]),
+        labels=np.stack([gdata.resize_labels(x, SIZE) for x in arrays['labels']]),
+        category=arrays['category'].astype(np.int64), colour=arrays['colour'].astype(np.int64))
+
+
+def test_dense_targets(small_set):
+    labels, category, colour = small_set.labels[0], small_set.category[0], small_set.colour[0]
+    assert labels.shape == (SIZE, SIZE)
+    assert set(np.unique(labels)) >= {0, 1, 3}
+    t = gdata.dense_targets(labels, category, colour, PATCH)
+    grid = SIZE // PATCH
+    assert t['cls'].shape == (grid * grid, gdata.NUM_CLASSES)
+    assert t['col'].shape == (grid * grid, gdata.NUM_COLOURS)
+    assert np.allclose(t['cls'].sum(1), 1) and np.allclose(t['col'].sum(1), 1)
+    assert t['row'][grid] == 1 and t['column'][grid + 2] == 2
+    # The patch most covered by object 0 is labelled with its category and colour.
+    obj = (labels == gdata.FIRST_OBJECT).reshape(grid, PATCH, grid, PATCH).mean((1, 3))
+    p = int(obj.argmax())
+    assert t['cls'][p, gdata.FIRST_OBJECT + category[0]] == pytest.approx(obj.flat[p])
+    assert t['col'][p, colour[0]] >= obj.flat[p] - 1e-6
+    assert t['has_object'][p]
+    # The offset points from the patch centre to the object's centroid.
+    u, v, _ = gdata.object_centroids(labels)[gdata.FIRST_OBJECT]
+    centre = ((p % grid + 0.5) * PATCH, (p // grid + 0.5) * PATCH)
+    if gdata.np.bincount(labels.reshape(grid, PATCH, grid, PATCH).transpose(
+            0, 2, 1, 3).reshape(grid * grid, -1)[p]).argmax() == gdata.FIRST_OBJECT:
+        assert np.allclose(t['offset'][p] * PATCH, (u + 0.5 - centre[0], v + 0.5 - centre[1]),
+                           atol=1e-4)
+
+
+def test_dense_steps_reduce_loss(small_set):
+    torch.manual_seed(0)
+    tower = transformers.CLIPVisionModel(dense.vision_config(SIZE, PATCH, 32, 2, 2, 64))
+    heads = dense.DenseHeads(32, SIZE // PATCH)
+    opt = torch.optim.Adam(list(tower.parameters()) + list(heads.parameters()), lr=3e-3)
+    pixels = gdata.pixel_values(small_set.rgb)
+    tgt = gdata.batch_targets(small_set.labels, small_set.category, small_set.colour, PATCH)
+    losses = []
+    for _ in range(15):
+        loss, _ = dense.dense_loss(heads(dense.patch_features(tower, pixels)), tgt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_localize_steps_and_stock_reload(small_set, tmp_path):
+    args = argparse.Namespace(image_size=SIZE, patch_size=PATCH, vocab_size=300, text_layers=1,
+                              text_hidden=64, vision=None, whiten=True)
+    cfg, tokenizer, processor, model, stats = localize.build(args, small_set)
+    assert stats['feature_token_spread'] > 0
+    builder = localize.SequenceBuilder(tokenizer, cfg.num_image_tokens)
+    rng = np.random.default_rng(0)
+    batch = localize.sample_batch(small_set, np.arange(len(small_set)), rng, builder, 2,
+                                  augment=False)
+    pixels, ids, labels, mask = batch
+    assert int((ids == model.config.image_token_id).sum()) == len(ids) * (SIZE // PATCH) ** 2
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    model.train()
+    losses = []
+    for _ in range(12):
+        loss = model(input_ids=ids, attention_mask=mask, pixel_values=pixels,
+                     labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.75 * losses[0]
+    model.eval()
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    loaded = transformers.AutoModelForImageTextToText.from_pretrained(tmp_path)
+    proc = transformers.AutoProcessor.from_pretrained(tmp_path)
+    assert type(loaded).__name__ == 'LlavaForConditionalGeneration'
+    prompt = proc.apply_chat_template(
+        [{'role': 'user', 'content': [{'type': 'image'},
+                                      {'type': 'text', 'text': 'Where is the red mug?'}]}],
+        add_generation_prompt=True)
+    inputs = proc(text=[prompt], images=[small_set.rgb[0]], return_tensors='pt')
+    assert int((inputs['input_ids'] == loaded.config.image_token_id).sum()) == \
+        (SIZE // PATCH) ** 2
+    assert float(inputs['pixel_values'].std()) > 0.1
+    with torch.no_grad():
+        ref = model(**inputs).logits
+        got = loaded(**inputs).logits
+    assert torch.allclose(ref, got, atol=1e-5)

@@ -1,0 +1,1 @@
+"""Grounding pretraining for the tiny LLaVA: dense vision-tower supervision, then localization."""

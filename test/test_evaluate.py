@@ -1,0 +1,36 @@
+"""The evaluation CLI on the committed sim Where2Place set: its metric is the core metric."""
+
+import json
+import pathlib
+
+from trace_ros.core.where2place import score_folder
+from trace_train.evaluate import main, summarize
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
+
+
+def test_cli_scores_a_real_model_with_the_core_metric(tmp_path):
+    from tiny_model import tiny_model_dir
+    metrics = main(['--data', str(DATA), '--out', str(tmp_path), '--model',
+                    str(tiny_model_dir()), '--device', 'cpu', '--limit', '3',
+                    '--max-new-tokens', '16'])
+    rows = [json.loads(line) for line in (tmp_path / 'answers.jsonl').read_text().splitlines()]
+    assert len(rows) == 3 and all(r['latency_s'] > 0 for r in rows)
+    core = score_folder(str(DATA), {r['question_id']: r['text'] for r in rows}, limit=3)
+    assert metrics['accuracy'] == core.accuracy
+    assert metrics['parse_failure_rate'] == len(core.parse_failures) / 3
+    assert (tmp_path / 'summary.png').stat().st_size > 0
+    assert json.loads((tmp_path / 'metrics.json').read_text())['num_questions'] == 3
+
+
+def test_ground_truth_answers_score_one_and_official_mode_follows_the_official_scorer():
+    questions = [json.loads(line) for line in
+                 (DATA / 'point_questions.jsonl').read_text().splitlines()][:5]
+    rows = [{'question_id': q['question_id'], 'category': q['category'], 'latency_s': 0.1,
+             'text': q['cor']} for q in questions]
+    default = summarize(str(DATA), rows, limit=5)
+    assert default['accuracy'] == 1.0 and default['parse_failure_rate'] == 0.0
+    official = summarize(str(DATA), rows, official=True, limit=5)
+    core = score_folder(str(DATA), {r['question_id']: r['text'] for r in rows}, official=True,
+                        limit=5)
+    assert official['official'] and official['accuracy'] == core.accuracy

@@ -1,0 +1,123 @@
+"""
+Where2Place-style evaluation of any trace_ros model backend: answers, accuracy, a figure.
+
+``python -m trace_train.evaluate --data data/eval/sim_w2p --backend transformers --model DIR
+--out out/eval`` asks every question of a Where2Place-layout folder (``images/``,
+``masks/``, ``point_questions.jsonl``; the real Where2Place download works unchanged),
+writes ``answers.jsonl`` (text + latency), and scores it with the core metric
+(``trace_ros.core.where2place``; ``--official`` reproduces RoboPoint's scorer): accuracy,
+per-relation accuracy, parse-failure rate, latency, ``metrics.json`` and ``summary.png``.
+"""
+
+import argparse
+import collections
+import json
+import os
+import pathlib
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+from trace_ros.backends import Backend, make_backend
+from trace_ros.core.prompts import build_prompt
+from trace_ros.core.where2place import load_questions, score_folder
+
+
+def ask_all(backend: Backend, folder: str, prompt_style: str, limit: Optional[int] = None,
+            timeout_s: Optional[float] = None) -> List[Dict]:
+    """Answer every question of ``folder``; each row holds the reply and its latency."""
+    rows = []
+    for question in tqdm(load_questions(folder)[:limit], desc='questions'):
+        image = np.asarray(Image.open(os.path.join(folder, 'images', question['image']))
+                           .convert('RGB'))
+        start = time.perf_counter()
+        try:
+            text = backend.generate(image, build_prompt(question['text'], prompt_style),
+                                    timeout_s=timeout_s).text
+            error = ''
+        except Exception as exc:  # a failed question scores 0; the run goes on
+            text, error = '', f'{type(exc).__name__}: {exc}'
+        rows.append({'question_id': question['question_id'], 'text': text, 'error': error,
+                     'category': question.get('category', ''),
+                     'latency_s': time.perf_counter() - start})
+    return rows
+
+
+def summarize(folder: str, rows: List[Dict], official: bool = False,
+              limit: Optional[int] = None) -> Dict:
+    """Score ``rows`` with the core metric; add per-relation accuracy and latencies."""
+    result = score_folder(folder, {r['question_id']: r['text'] for r in rows},
+                          official=official, limit=limit)
+    per_relation = collections.defaultdict(list)
+    for row in rows:
+        score = result.scores.get(str(row['question_id']))
+        if score is not None:
+            per_relation[row['category'] or 'all'].append(score)
+    latencies = np.array([r['latency_s'] for r in rows]) if rows else np.zeros(1)
+    return {'accuracy': result.accuracy, 'num_questions': result.num_questions,
+            'scored': len(result.scores), 'official': official,
+            'parse_failure_rate': len(result.parse_failures) / max(1, result.num_questions),
+            'per_relation': {k: float(np.mean(v)) for k, v in sorted(per_relation.items())},
+            'latency_p50_s': float(np.percentile(latencies, 50)),
+            'latency_p95_s': float(np.percentile(latencies, 95))}
+
+
+def plot(metrics: Dict, path: pathlib.Path) -> None:
+    """Bar chart of accuracy per relation, with the overall accuracy."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    names = list(metrics['per_relation'])
+    figure, axis = pyplot.subplots(figsize=(max(4, 0.7 * len(names) + 2), 3.5))
+    axis.bar(names, [metrics['per_relation'][n] for n in names], color='tab:blue')
+    axis.axhline(metrics['accuracy'], color='tab:red', label=f'all {metrics["accuracy"]:.3f}')
+    axis.set_ylim(0, 1)
+    axis.set_ylabel('accuracy')
+    axis.tick_params(axis='x', rotation=45)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def main(argv=None) -> Dict:
+    """Run the evaluation CLI and print the metrics."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--data', required=True, help='Where2Place-layout folder')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--backend', choices=('transformers', 'openai'), default='transformers')
+    parser.add_argument('--model', default='', help='transformers: model dir or hub id; '
+                        'openai: served model name')
+    parser.add_argument('--base-url', default='http://localhost:8000/v1', help='openai: URL')
+    parser.add_argument('--device', default='auto')
+    parser.add_argument('--prompt-style', choices=('cor', 'plain'), default='cor')
+    parser.add_argument('--max-new-tokens', type=int, default=256)
+    parser.add_argument('--timeout', type=float, default=120.0, help='seconds per question')
+    parser.add_argument('--limit', type=int, default=None, help='only the first N questions')
+    parser.add_argument('--official', action='store_true',
+                        help="reproduce RoboPoint's scorer (640x480 scaling, skips)")
+    args = parser.parse_args(argv)
+    if args.backend == 'openai':
+        backend = make_backend('openai', base_url=args.base_url, model=args.model,
+                               max_new_tokens=args.max_new_tokens)
+    else:
+        backend = make_backend('transformers', model=args.model, device=args.device,
+                               max_new_tokens=args.max_new_tokens)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with backend:
+        rows = ask_all(backend, args.data, args.prompt_style, args.limit, args.timeout)
+    with open(out / 'answers.jsonl', 'w', encoding='utf-8') as file:
+        file.writelines(json.dumps(row) + '\n' for row in rows)
+    metrics = summarize(args.data, rows, args.official, args.limit)
+    metrics.update(model=backend.model_id, prompt_style=args.prompt_style, data=args.data)
+    (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
+    plot(metrics, out / 'summary.png')
+    print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

@@ -17,10 +17,12 @@ from typing import Callable, Dict, List, Optional
 from geometry_msgs.msg import PoseStamped
 import numpy as np
 import rclpy
+from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
+from trace_ros.action import FindPlacement
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.msg import PlacementResult
 from trace_ros.ros.images import depth_to_msg, rgb_to_msg
@@ -173,6 +175,18 @@ class Session:
         assert self.client.wait_until(lambda: len(self.results) > before, timeout), \
             f'no result for {instruction!r}'
         return self.results[before]
+
+    def send_goal(self, instruction: str):
+        """Send a FindPlacement goal; return its accepted handle and the feedback list."""
+        client = ActionClient(self.client.node, FindPlacement, 'find_placement')
+        assert client.wait_for_server(timeout_sec=10.0)
+        feedback = []
+        future = client.send_goal_async(FindPlacement.Goal(instruction=instruction),
+                                        feedback_callback=lambda f: feedback.append(f.feedback))
+        assert self.client.wait_until(future.done, 10.0)
+        handle = future.result()
+        assert handle.accepted
+        return handle, feedback
 
     def close(self):
         self.client.close()

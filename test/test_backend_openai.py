@@ -1,6 +1,7 @@
 """The OpenAI-compatible client against our real HTTP server in front of the tiny model."""
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -49,20 +50,26 @@ def serve(backend):
     return served
 
 
+@contextlib.contextmanager
+def serving(backend):
+    served = serve(backend)
+    try:
+        yield served
+    finally:
+        served.shutdown()
+        served.server_close()
+
+
 @pytest.fixture
 def server(local):
-    served = serve(local)
-    yield served
-    served.shutdown()
-    served.server_close()
+    with serving(local) as served:
+        yield served
 
 
 @pytest.fixture
 def endless_server(endless):
-    served = serve(endless)
-    yield served
-    served.shutdown()
-    served.server_close()
+    with serving(endless) as served:
+        yield served
 
 
 @pytest.fixture

@@ -10,10 +10,8 @@ import time
 from memorized_model import GOOD, NONSENSE, REPLIES
 import numpy as np
 import pytest
-from rclpy.action import ActionClient
 from ros_harness import expected_world_point, OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
 from std_msgs.msg import String
-from trace_ros.action import FindPlacement
 from trace_ros.core.transforms import quaternion_to_matrix
 from trace_ros.msg import PlacementResult
 
@@ -136,14 +134,7 @@ def test_flood_of_instructions_is_answered_busy(session):
 
 
 def test_action_streams_feedback_and_returns_result(session):
-    client = ActionClient(session.client.node, FindPlacement, 'find_placement')
-    assert client.wait_for_server(timeout_sec=10.0)
-    feedback = []
-    future = client.send_goal_async(FindPlacement.Goal(instruction=GOOD),
-                                    feedback_callback=lambda f: feedback.append(f.feedback))
-    assert session.client.wait_until(future.done, 10.0)
-    handle = future.result()
-    assert handle.accepted
+    handle, feedback = session.send_goal(GOOD)
     result_future = handle.get_result_async()
     assert session.client.wait_until(result_future.done, 30.0)
     check_good(session, result_future.result().result.result)

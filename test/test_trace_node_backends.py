@@ -9,9 +9,7 @@ import json
 import time
 
 import pytest
-from rclpy.action import ActionClient
 from ros_harness import OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
-from trace_ros.action import FindPlacement
 from trace_ros.backends import make_backend
 from trace_ros.backends.openai_server import OpenAIServer
 from trace_ros.msg import PlacementResult
@@ -49,14 +47,7 @@ def test_generation_past_its_timeout_is_model_timeout(endless):
 
 
 def test_action_streams_then_cancel_stops_generation(endless):
-    client = ActionClient(endless.client.node, FindPlacement, 'find_placement')
-    assert client.wait_for_server(timeout_sec=10.0)
-    feedback = []
-    future = client.send_goal_async(FindPlacement.Goal(instruction=ANY),
-                                    feedback_callback=lambda f: feedback.append(f.feedback))
-    assert endless.client.wait_until(future.done, 10.0)
-    handle = future.result()
-    assert handle.accepted
+    handle, feedback = endless.send_goal(ANY)
     assert endless.client.wait_until(lambda: len(feedback) >= 3, 10.0)
     handle.cancel_goal_async()
     result_future = handle.get_result_async()

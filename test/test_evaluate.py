@@ -3,8 +3,10 @@
 import json
 import pathlib
 
-from trace_ros.core.where2place import score_folder
-from trace_train.evaluate import main, summarize
+import numpy as np
+
+from trace_ros.core.where2place import load_questions, score_folder
+from trace_train.evaluate import main, probe_image, summarize
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
 
@@ -20,6 +22,7 @@ def test_cli_scores_a_real_model_with_the_core_metric(tmp_path):
     assert metrics['accuracy'] == core.accuracy
     assert metrics['parse_failure_rate'] == len(core.parse_failures) / 3
     assert (tmp_path / 'summary.png').stat().st_size > 0
+    assert (tmp_path / 'overlays.png').stat().st_size > 0
     assert json.loads((tmp_path / 'metrics.json').read_text())['num_questions'] == 3
 
 
@@ -34,3 +37,13 @@ def test_ground_truth_answers_score_one_and_official_mode_follows_the_official_s
     core = score_folder(str(DATA), {r['question_id']: r['text'] for r in rows}, official=True,
                         limit=5)
     assert official['official'] and official['accuracy'] == core.accuracy
+
+
+def test_probe_images_are_blank_or_from_another_scene():
+    questions = load_questions(str(DATA))
+    real = probe_image(str(DATA), questions, 0, 'real')
+    blank = probe_image(str(DATA), questions, 0, 'blank')
+    shuffled = probe_image(str(DATA), questions, 0, 'shuffled')
+    assert blank.shape == real.shape and len(np.unique(blank.reshape(-1, 3), axis=0)) == 1
+    assert questions[len(questions) // 2]['image'] != questions[0]['image']
+    assert shuffled.shape == real.shape and not np.array_equal(shuffled, real)

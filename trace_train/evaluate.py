@@ -6,7 +6,8 @@ Where2Place-style evaluation of any trace_ros model backend: answers, accuracy, 
 ``masks/``, ``point_questions.jsonl``; the real Where2Place download works unchanged),
 writes ``answers.jsonl`` (text + latency), and scores it with the core metric
 (``trace_ros.core.where2place``; ``--official`` reproduces RoboPoint's scorer): accuracy,
-per-relation accuracy, parse-failure rate, latency, ``metrics.json`` and ``summary.png``.
+per-relation accuracy, parse-failure rate, latency, ``metrics.json``, ``summary.png`` (bars)
+and ``overlays.png`` (answers on images). ``--images blank|shuffled`` probes image use.
 """
 
 import argparse
@@ -21,17 +22,42 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 from trace_ros.backends import Backend, make_backend
+from trace_ros.core.parsing import parse_answer
 from trace_ros.core.prompts import build_prompt
-from trace_ros.core.where2place import load_questions, score_folder
+from trace_ros.core.where2place import load_mask, load_questions, mask_path, score_folder
+
+
+IMAGE_MODES = ('real', 'blank', 'shuffled')
+
+
+def load_image(folder: str, question: Dict) -> np.ndarray:
+    """Return the question's image as an RGB array."""
+    with Image.open(os.path.join(folder, 'images', question['image'])) as image:
+        return np.asarray(image.convert('RGB'))
+
+
+def probe_image(folder: str, questions: List[Dict], index: int, mode: str) -> np.ndarray:
+    """
+    Return the image question ``index`` is asked on in ``mode``.
+
+    ``real``: its own; ``blank``: its mean colour everywhere; ``shuffled``: the image of a
+    question half the set away (another scene), so answers that ignore the image score the same.
+    """
+    if mode == 'shuffled':
+        index = (index + len(questions) // 2) % len(questions)
+    image = load_image(folder, questions[index])
+    if mode == 'blank':
+        image = np.broadcast_to(image.mean((0, 1)).astype(np.uint8), image.shape).copy()
+    return image
 
 
 def ask_all(backend: Backend, folder: str, prompt_style: str, limit: Optional[int] = None,
-            timeout_s: Optional[float] = None) -> List[Dict]:
+            timeout_s: Optional[float] = None, image_mode: str = 'real') -> List[Dict]:
     """Answer every question of ``folder``; each row holds the reply and its latency."""
     rows = []
-    for question in tqdm(load_questions(folder)[:limit], desc='questions'):
-        image = np.asarray(Image.open(os.path.join(folder, 'images', question['image']))
-                           .convert('RGB'))
+    questions = load_questions(folder)[:limit]
+    for index, question in enumerate(tqdm(questions, desc='questions')):
+        image = probe_image(folder, questions, index, image_mode)
         start = time.perf_counter()
         try:
             text = backend.generate(image, build_prompt(question['text'], prompt_style),
@@ -60,6 +86,7 @@ def summarize(folder: str, rows: List[Dict], official: bool = False,
             'scored': len(result.scores), 'official': official,
             'parse_failure_rate': len(result.parse_failures) / max(1, result.num_questions),
             'per_relation': {k: float(np.mean(v)) for k, v in sorted(per_relation.items())},
+            'scores': result.scores,
             'latency_p50_s': float(np.percentile(latencies, 50)),
             'latency_p95_s': float(np.percentile(latencies, 95))}
 
@@ -82,6 +109,37 @@ def plot(metrics: Dict, path: pathlib.Path) -> None:
     pyplot.close(figure)
 
 
+def plot_overlays(folder: str, rows: List[Dict], scores: Dict, path: pathlib.Path,
+                  count: int = 8) -> None:
+    """Draw the first ``count`` questions: ground-truth mask (green) and answer points (red)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    questions = load_questions(folder)
+    count = min(count, len(rows))
+    columns = min(4, count)
+    figure, axes = pyplot.subplots((count + columns - 1) // columns, columns,
+                                   figsize=(4 * columns, 3.2 * ((count + columns - 1) // columns)),
+                                   squeeze=False)
+    for index, axis in enumerate(axes.flat):
+        axis.axis('off')
+        if index >= count:
+            continue
+        image = load_image(folder, questions[index])
+        height, width = image.shape[:2]
+        mask = load_mask(mask_path(folder, questions[index], index))
+        axis.imshow(image)
+        axis.contour(mask, levels=[0.5], colors='lime', linewidths=1.2)
+        points = parse_answer(rows[index]['text'], image_size=(width, height)).points
+        if len(points):
+            axis.scatter(points[:, 0] * width, points[:, 1] * height, c='red', marker='x', s=30)
+        score = scores.get(str(rows[index]['question_id']), float('nan'))
+        axis.set_title(f'{rows[index]["category"] or "question"}: {score:.2f}', fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    pyplot.close(figure)
+
+
 def main(argv=None) -> Dict:
     """Run the evaluation CLI and print the metrics."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
@@ -96,6 +154,8 @@ def main(argv=None) -> Dict:
     parser.add_argument('--max-new-tokens', type=int, default=256)
     parser.add_argument('--timeout', type=float, default=120.0, help='seconds per question')
     parser.add_argument('--limit', type=int, default=None, help='only the first N questions')
+    parser.add_argument('--images', choices=IMAGE_MODES, default='real',
+                        help='probe: blank or shuffled images show whether answers use the image')
     parser.add_argument('--official', action='store_true',
                         help="reproduce RoboPoint's scorer (640x480 scaling, skips)")
     args = parser.parse_args(argv)
@@ -108,13 +168,16 @@ def main(argv=None) -> Dict:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with backend:
-        rows = ask_all(backend, args.data, args.prompt_style, args.limit, args.timeout)
+        rows = ask_all(backend, args.data, args.prompt_style, args.limit, args.timeout,
+                       args.images)
     with open(out / 'answers.jsonl', 'w', encoding='utf-8') as file:
         file.writelines(json.dumps(row) + '\n' for row in rows)
     metrics = summarize(args.data, rows, args.official, args.limit)
-    metrics.update(model=backend.model_id, prompt_style=args.prompt_style, data=args.data)
+    metrics.update(model=backend.model_id, prompt_style=args.prompt_style, data=args.data,
+                   images=args.images)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     plot(metrics, out / 'summary.png')
+    plot_overlays(args.data, rows, metrics['scores'], out / 'overlays.png')
     print(json.dumps(metrics, indent=2))
     return metrics
 

@@ -86,6 +86,40 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024) -> PreTrainedT
         padding_side='left', model_max_length=2048)
 
 
+def extend_tokenizer(tokenizer: PreTrainedTokenizerFast, texts: Iterable[str], vocab_size: int,
+                     keep: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """
+    Add BPE merges learned on ``texts`` after ``tokenizer``'s own, up to ``vocab_size`` tokens.
+
+    Existing token ids keep their places, so a trained model keeps its vocabulary once its
+    embeddings are resized (``resize_token_embeddings``). Merges that would join two adjacent
+    tokens of the ``keep`` texts are left out, so those texts tokenize exactly as before.
+    """
+    backend = tokenizer.backend_tokenizer
+    kept_pairs = set()
+    for text in keep:
+        for piece, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(
+                text)):
+            tokens = [t.value for t in backend.model.tokenize(piece)]
+            kept_pairs.update(zip(tokens, tokens[1:]))
+    state = json.loads(backend.to_str())
+    vocab, merges = state['model']['vocab'], state['model']['merges']
+    known = {tuple(m) for m in merges} | kept_pairs
+    learned = json.loads(train_tokenizer(texts, vocab_size).backend_tokenizer.to_str())['model']
+    for left, right in learned['merges']:
+        if len(vocab) >= vocab_size:
+            break
+        if (left, right) not in known and left in vocab and right in vocab:
+            merges.append([left, right])
+            known.add((left, right))
+            vocab.setdefault(left + right, len(vocab))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer.from_str(json.dumps(state)), bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN, pad_token=PAD_TOKEN,
+        extra_special_tokens={'image_token': IMAGE_TOKEN}, chat_template=CHAT_TEMPLATE,
+        padding_side='left', model_max_length=2048)
+
+
 def build_processor(tokenizer: PreTrainedTokenizerFast, config: TinyVlmConfig) -> LlavaProcessor:
     """
     Pair the tokenizer with a PIL-only CLIP image processor (no torchvision needed).

@@ -61,6 +61,20 @@ def tokenizer_texts():
     return texts * 4
 
 
+def stage_texts(tokenizer):
+    """Return this stage's texts as the model sees them (chat template included)."""
+    return [tokenizer.apply_chat_template(
+        [{'role': 'user', 'content': question(0, 0)}, {'role': 'assistant', 'content': text}],
+        tokenize=False) for text in tokenizer_texts()[:2000]]
+
+
+def corpus_texts(paths):
+    """Every message of LLaVA-format conversation files (the TRACE data's llava_*.json)."""
+    return [turn['value'].replace(tiny_vlm.IMAGE_TOKEN, '') for path in paths
+            for record in json.loads(pathlib.Path(path).read_text())
+            for turn in record['conversations']]
+
+
 class SequenceBuilder:
     """Token ids and loss labels of ChatML image + multi-turn Q/A sequences (as the processor)."""
 
@@ -190,6 +204,11 @@ def build(args, train_set):
     if getattr(args, 'init', None):  # continue from a stage-2 checkpoint (tokenizer included)
         processor = AutoProcessor.from_pretrained(args.init)
         model = AutoModelForImageTextToText.from_pretrained(args.init)
+        if args.vocab_corpus:
+            processor.tokenizer = tiny_vlm.extend_tokenizer(
+                processor.tokenizer, corpus_texts(args.vocab_corpus), args.vocab_size,
+                keep=stage_texts(processor.tokenizer))
+            model.resize_token_embeddings(len(processor.tokenizer))
         return cfg, processor.tokenizer, processor, model, {'init': args.init}
     tokenizer = tiny_vlm.train_tokenizer(tokenizer_texts(), cfg.vocab_size)
     processor = tiny_vlm.build_processor(tokenizer, cfg)
@@ -298,6 +317,9 @@ def main(argv=None) -> None:
     p.add_argument('--vision', help='stage-1 vision_tower directory (else random init)')
     p.add_argument('--out', required=True)
     p.add_argument('--init', help='continue training this stage-2 checkpoint directory')
+    p.add_argument('--vocab-corpus', nargs='*', default=[],
+                   help='with --init: LLaVA json files whose text extends the vocabulary to '
+                   '--vocab-size (for the later TRACE stage)')
     p.add_argument('--no-whiten', dest='whiten', action='store_false')
     p.add_argument('--image-size', type=int, default=224)
     p.add_argument('--patch-size', type=int, default=16)

@@ -1,0 +1,83 @@
+"""
+The TRACE ablation: accuracy against the fraction of training answers that carry the CoR.
+
+``python -m trace_train.ablation --model BASE --data DATA --out out/ablation --fractions 0 0.5 1``
+fine-tunes ``BASE`` once per fraction on the same samples (``finetune --cor-fraction``: the same
+data budget, only the share of reasoning changes), evaluates every model on each ``--eval``
+folder (the CoR prompt, or the answer-only prompt for fraction 0), and plots accuracy against
+the fraction (``ablation.png``, ``ablation.json``). Finished fractions are skipped, so runs on
+disjoint fractions may go in parallel into one ``--out`` and a last call plots them all.
+"""
+
+import argparse
+import json
+import pathlib
+
+from trace_train import evaluate, finetune
+
+DEFAULT_EVAL = ('data/eval/sim_w2p', 'data/eval/sim_w2p_hard')
+
+
+def run_fraction(args, fraction: float) -> dict:
+    """Fine-tune and evaluate one fraction (or load its results); return its accuracies."""
+    run = pathlib.Path(args.out) / f'cor_{fraction:g}'
+    result_file = run / 'result.json'
+    if result_file.exists():
+        return json.loads(result_file.read_text())
+    if not (run / 'final').exists():
+        finetune.main(['--model', args.model, '--data', *args.data, '--out', str(run),
+                       '--cor-fraction', str(fraction), *args.finetune_args])
+    style = 'plain' if fraction == 0 else 'cor'
+    result = {'cor_fraction': fraction, 'prompt_style': style, 'accuracy': {}}
+    for folder in args.eval:
+        name = pathlib.Path(folder).name
+        metrics = evaluate.main(['--data', folder, '--out', str(run / f'eval_{name}'),
+                                 '--model', str(run / 'final'), '--device', 'cpu',
+                                 '--prompt-style', style, '--max-new-tokens', '320'])
+        result['accuracy'][name] = metrics['accuracy']
+        result[f'parse_failure_rate_{name}'] = metrics['parse_failure_rate']
+    result_file.write_text(json.dumps(result, indent=2) + '\n')
+    return result
+
+
+def plot(results: list, path: pathlib.Path) -> None:
+    """Accuracy per eval folder against the CoR fraction."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    results = sorted(results, key=lambda r: r['cor_fraction'])
+    figure, axis = pyplot.subplots(figsize=(4.5, 3.2))
+    for name in results[0]['accuracy']:
+        axis.plot([r['cor_fraction'] for r in results],
+                  [100 * r['accuracy'][name] for r in results], marker='o', label=name)
+    axis.set_xlabel('fraction of training answers with CoR')
+    axis.set_ylabel('accuracy (%)')
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def main(argv=None) -> list:
+    """Command line; unknown options go to ``trace_train.finetune``."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--model', required=True, help='base model directory')
+    parser.add_argument('--data', nargs='+', required=True, help='TRACE data folders')
+    parser.add_argument('--out', required=True)
+    parser.add_argument('--fractions', type=float, nargs='+', default=[0.0, 0.5, 1.0])
+    parser.add_argument('--eval', nargs='+', default=list(DEFAULT_EVAL))
+    args, args.finetune_args = parser.parse_known_args(argv)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [run_fraction(args, f) for f in args.fractions]
+    done = [json.loads(p.read_text()) for p in sorted(out.glob('cor_*/result.json'))]
+    (out / 'ablation.json').write_text(json.dumps(done, indent=2) + '\n')
+    plot(done, out / 'ablation.png')
+    print(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == '__main__':
+    main()

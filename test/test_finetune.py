@@ -10,7 +10,7 @@ import pytest
 from tiny_model import tiny_model_dir
 import torch
 from trace_ros.backends import make_backend
-from trace_train import finetune
+from trace_train import ablation, finetune
 from transformers import AutoProcessor
 import yaml
 
@@ -182,3 +182,18 @@ def test_help_and_the_multi_gpu_configs(capsys):
     deepspeed = json.loads((ROOT / 'config/deepspeed/zero2.json').read_text())
     assert deepspeed['zero_optimization']['stage'] == 2
     assert deepspeed['train_micro_batch_size_per_gpu'] == 'auto'
+
+
+def test_ablation_trains_evaluates_and_plots_each_fraction(data_dir, model_dir, tmp_path):
+    args = ['--model', str(model_dir), '--data', str(data_dir), '--out', str(tmp_path),
+            '--fractions', '0', '1', '--eval', str(ROOT / 'data' / 'eval' / 'sim_w2p'),
+            '--eval-limit', '2', '--method', 'full', '--max-steps', '2', '--threads', '1',
+            '--report-to', 'none']
+    results = ablation.main(args)
+    assert [r['cor_fraction'] for r in results] == [0.0, 1.0]
+    assert [r['prompt_style'] for r in results] == ['plain', 'cor']
+    assert all(0.0 <= r['accuracy']['sim_w2p'] <= 1.0 for r in results)
+    summary = json.loads((tmp_path / 'cor_1' / 'train_summary.json').read_text())
+    assert summary['steps'] == 2
+    assert (tmp_path / 'ablation.png').stat().st_size > 0
+    assert ablation.main(args) == results  # finished fractions are loaded, not retrained

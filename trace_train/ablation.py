@@ -33,7 +33,8 @@ def run_fraction(args, fraction: float) -> dict:
         name = pathlib.Path(folder).name
         metrics = evaluate.main(['--data', folder, '--out', str(run / f'eval_{name}'),
                                  '--model', str(run / 'final'), '--device', 'cpu',
-                                 '--prompt-style', style, '--max-new-tokens', '320'])
+                                 '--prompt-style', style, '--max-new-tokens', '320',
+                                 *(['--limit', str(args.eval_limit)] if args.eval_limit else [])])
         result['accuracy'][name] = metrics['accuracy']
         result[f'parse_failure_rate_{name}'] = metrics['parse_failure_rate']
     result_file.write_text(json.dumps(result, indent=2) + '\n')
@@ -68,6 +69,7 @@ def main(argv=None) -> list:
     parser.add_argument('--out', required=True)
     parser.add_argument('--fractions', type=float, nargs='+', default=[0.0, 0.5, 1.0])
     parser.add_argument('--eval', nargs='+', default=list(DEFAULT_EVAL))
+    parser.add_argument('--eval-limit', type=int, default=None, help='first N questions only')
     args, args.finetune_args = parser.parse_known_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

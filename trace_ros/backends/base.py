@@ -9,9 +9,10 @@ gives up with ``BackendTimeout`` past a deadline. Implementations: ``Transformer
 import abc
 import dataclasses
 import threading
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
+from trace_ros.core.attention import AttentionResult
 
 FinishReason = Literal['stop', 'length', 'canceled']
 TextCallback = Callable[[str], None]
@@ -74,6 +75,19 @@ class Backend(abc.ABC):
         ``BackendTimeout``. ``max_new_tokens`` overrides the backend's default limit. Invalid
         arguments raise ``ValueError``; model or server failures raise ``BackendError``.
         """
+
+    def attention_maps(self, image: np.ndarray, prompt: str, text: str | None = None,
+                       layers: Sequence[int] | None = None, max_new_tokens: int | None = None,
+                       token_maps: bool = False) -> AttentionResult:
+        """
+        Return where the reply to ``prompt`` looked in ``image``, per CoR step.
+
+        The reply is generated greedily, or is ``text`` when given (a reply to score).
+        ``layers`` are decoder layer indices to average (default all); ``token_maps`` adds a
+        map per token. Only the in-process backend can; the others raise ``BackendError``.
+        """
+        raise BackendError(f'attention maps need the in-process transformers backend; '
+                           f'{type(self).__name__} cannot provide them')
 
     def close(self) -> None:
         """Release the model or connections; the backend is unusable afterwards."""

@@ -30,13 +30,14 @@ Each tuple ``(...)`` or ``[...]`` is read as follows:
 import dataclasses
 import math
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 MAX_BOX_POINTS = 1024
 MAX_TUPLES = 1000
 MAX_ERRORS = 10
+STEP_KEYS = ('goal_subtype', 'reference', 'target_area', 'coordinates', 'answer')
 
 _MARKER_RE = re.compile(r'(?<![a-z])answer[\s*_]*:', re.IGNORECASE)
 _GROUP_RE = re.compile(r'[(\[]([^()\[\]]*)[)\]]')
@@ -305,6 +306,44 @@ def _as_text(text) -> str:
     return '' if text is None else str(text)
 
 
+def _find_steps(text: str, errors: List[str]):
+    """(answer span or None, source, first match of each CoR step before the answer)."""
+    matches = list(_STEP_RE.finditer(text))
+    span, source, reasoning_end = _locate(text, matches, errors)
+    steps = {}
+    for step in matches:
+        key = _STEP_FIELDS[step.group(1)[0].lower()]
+        if step.start() < reasoning_end and key not in steps:
+            steps[key] = step
+    return span, source, steps
+
+
+def step_spans(text: str) -> Dict[str, Tuple[int, int]]:
+    """
+    Return the (start, end) character span of each part of ``text`` that parse_answer finds.
+
+    Keys follow STEP_KEYS order and are present only when found and non-empty: a step's span
+    is its text after the label (as in its ParsedAnswer field, before trimming markdown and
+    the final period), the answer's is ``ParsedAnswer.span``.
+    """
+    text = _as_text(text)
+    if not text.strip():
+        return {}
+    span, _, steps = _find_steps(text, [])
+    spans = {}
+    for key in STEP_KEYS[:-1]:
+        if key in steps:
+            start, end = steps[key].span(2)
+            content = text[start:end]
+            start += len(content) - len(content.lstrip())
+            end -= len(content) - len(content.rstrip())
+            if end > start:
+                spans[key] = (start, end)
+    if span and span[1] > span[0]:
+        spans['answer'] = span
+    return spans
+
+
 def parse_answer(text: str, image_size: Optional[Sequence[int]] = None) -> ParsedAnswer:
     """
     Parse a reply (rules in the module docstring); ``image_size`` is (width, height).
@@ -316,13 +355,8 @@ def parse_answer(text: str, image_size: Optional[Sequence[int]] = None) -> Parse
     if not text.strip():
         return ParsedAnswer(_frozen([]), errors=('empty reply',), image_size=size)
     errors: List[str] = []
-    steps = list(_STEP_RE.finditer(text))
-    span, source, reasoning_end = _locate(text, steps, errors)
-    fields = {}
-    for step in steps:
-        key = _STEP_FIELDS[step.group(1)[0].lower()]
-        if step.start() < reasoning_end and key not in fields:
-            fields[key] = _clean_step(step.group(2))
+    span, source, steps = _find_steps(text, errors)
+    fields = {key: _clean_step(step.group(2)) for key, step in steps.items()}
     reader = _Reader(size)
     answer = text[span[0]:span[1]] if span else ''
     if span:

@@ -43,6 +43,7 @@ class TraceNodeConfig:
     min_depth: float = 0.1
     max_depth: float = 10.0
     publish_debug_image: bool = True
+    publish_attention: bool = False
 
     def __post_init__(self):
         if self.static_transform is None:
@@ -93,6 +94,9 @@ _DESCRIPTIONS = {
     'min_depth': 'Depth values (m) below this are invalid.',
     'max_depth': 'Depth values (m) above this are invalid.',
     'publish_debug_image': 'Publish the annotated debug image.',
+    'publish_attention': 'Publish where each reasoning step looked in the image on '
+                         'attention_image (transformers backend only; one extra forward pass '
+                         'per reply, after its result is published).',
 }
 
 _FLOAT_RANGES = {

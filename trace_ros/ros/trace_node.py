@@ -28,6 +28,7 @@ from std_msgs.msg import Header, String
 from trace_ros.action import FindPlacement
 from trace_ros.backends import BackendCanceled, BackendError, BackendTimeout, make_backend
 from trace_ros.core.annotate import annotate
+from trace_ros.core.attention import attention_panel
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.frames import FrameSlot, LatestFrame
 from trace_ros.core.pipeline import locate_placement, prepare_frame
@@ -59,6 +60,7 @@ class Request:
     header: Optional[Header] = None
     text: str = ''
     result: Optional[PlacementResult] = None
+    attention_inputs: Optional[tuple] = None
 
 
 class TraceNode(LifecycleNode):
@@ -77,11 +79,13 @@ class TraceNode(LifecycleNode):
         self._outputs = {}
         self._action = None
         self._last_log = {}
+        self._attention_warned = False
         self._camera_group = MutuallyExclusiveCallbackGroup()
         self._request_group = ReentrantCallbackGroup()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
+        self._attention_warned = False
         try:
             self.config = config = read_config(self)
             static = static_transform_from_list(config.static_transform)
@@ -99,6 +103,8 @@ class TraceNode(LifecycleNode):
             'markers': self.create_publisher(MarkerArray, 'placement_markers', 10),
             'debug': self.create_publisher(Image, 'debug_image', 1),
         }
+        if config.publish_attention:
+            self._outputs['attention'] = self.create_publisher(Image, 'attention_image', 1)
         self._action = ActionServer(self, FindPlacement, 'find_placement',
                                     execute_callback=self._execute_action,
                                     goal_callback=lambda _: GoalResponse.ACCEPT,
@@ -237,6 +243,8 @@ class TraceNode(LifecycleNode):
                 result = self._failure(request, request.header, Status.BACKEND_ERROR,
                                        f'unexpected error: {exc!r}')
             self._finish(request, result)
+            if request.attention_inputs is not None:
+                self._publish_attention(request)
 
     def _frame_for(self, request: Request) -> FrameSlot:
         if request.explicit is not None:
@@ -295,6 +303,8 @@ class TraceNode(LifecycleNode):
         request.text = generation.text
         if generation.finish_reason == 'canceled':
             raise PlacementError(Status.CANCELED, 'canceled by the client')
+        if config.publish_attention:
+            request.attention_inputs = (rgb, prompt)
         result = messages.empty_result(request.header, request.instruction,
                                        self._backend.model_id, Status.OK, '',
                                        config.target_frame)
@@ -337,6 +347,20 @@ class TraceNode(LifecycleNode):
                              goal_pixel=placement.goal_pixel,
                              text=f'{request.instruction}\n{result.reasoning}')
             self._outputs['debug'].publish(rgb_to_msg(image, result.header))
+
+    def _publish_attention(self, request: Request) -> None:
+        rgb, prompt = request.attention_inputs
+        try:
+            maps = self._backend.attention_maps(rgb, prompt, text=request.text).maps
+        except Exception as exc:  # optional output: the answer is already out
+            if not self._attention_warned:
+                self._attention_warned = True
+                self.get_logger().warning(f'publish_attention: no attention image ({exc}); '
+                                          'answers go on without it')
+            return
+        if maps:  # an empty reply has none
+            self._outputs['attention'].publish(rgb_to_msg(attention_panel(rgb, maps),
+                                                          request.header))
 
     def _log_throttled(self, status: Status, text: str) -> None:
         now = time.monotonic()

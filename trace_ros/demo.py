@@ -6,7 +6,7 @@ the same pipeline trace_node runs (parse the reasoning and points, robust depth,
 deprojection, camera-to-world transform, surface normal, goal pose) and let the simulator
 place the object at the goal and judge it.
 
-Answers come from the embedded ``trace-tiny`` model when it is installed (``models/``);
+Answers come from the embedded ``trace-tiny`` model (``models/``) when it is installed;
 until then from the simulation's ground truth, written in TRACE's chain-of-reasoning
 format (the dataset pipeline's teacher): that exercises the pipeline and the robot loop,
 not a model's skill, and the output says so. Annotated frames go to ``--out``.
@@ -100,7 +100,7 @@ def run_scene(seed: int, backend, out: pathlib.Path, rng) -> Optional[bool]:
 def main(argv=None) -> int:
     """Run the demo over a few seeded scenes; exit status 1 when nothing succeeded."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument('--scenes', type=int, default=3, help='number of scenes')
+    parser.add_argument('--scenes', type=int, default=8, help='number of scenes')
     parser.add_argument('--seed', type=int, default=0, help='first scene seed')
     parser.add_argument('--out', default='out/demo', help='folder for annotated frames')
     args = parser.parse_args(argv)

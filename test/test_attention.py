@@ -222,3 +222,21 @@ def test_node_publishes_the_attention_image(ros_domain_id, tmp_path):
         assert images[0].height == 240 and images[0].width == 320  # one 'reply' tile
     finally:
         session.close()
+
+
+def test_embedded_model_maps_follow_its_own_reasoning_steps():
+    from PIL import Image
+    from trace_ros.core.prompts import build_prompt
+    from trace_ros.core.where2place import load_questions
+    from trace_ros.models import default_model_dir
+    question = load_questions(str(DATA))[0]
+    image = np.asarray(Image.open(DATA / 'images' / question['image']).convert('RGB'))
+    with make_backend('transformers', model=default_model_dir(), device='cpu',
+                      max_new_tokens=320) as embedded:
+        result = embedded.attention_maps(image, build_prompt(question['text']))
+    assert result.grid == (14, 14)  # 224 px / patch 16
+    assert result.spans == step_spans(result.text)
+    assert set(STEP_KEYS) <= set(result.maps)  # trace-tiny writes every CoR step
+    for name, grid in result.maps.items():
+        assert grid.shape == (14, 14) and np.isclose(grid.sum(), 1.0), name
+        assert 0.0 < result.image_share[name] < 1.0

@@ -136,6 +136,14 @@ def answer_digits(reply: str, offsets: list) -> tuple[list, list]:
     return digits, values
 
 
+def rgb_image(image) -> Image.Image:
+    """Return ``image`` (a PIL image or a path) as an RGB PIL image."""
+    if isinstance(image, Image.Image):
+        return image.convert('RGB')
+    with Image.open(image) as opened:
+        return opened.convert('RGB')
+
+
 class ChatCollator:
     """
     Encode (image, prompt, answer) samples with the processor's chat template into a batch.
@@ -164,11 +172,10 @@ class ChatCollator:
         return full, full[len(head):]
 
     def encode(self, sample: dict) -> dict:
-        """Encode one sample: the processor's tensors, labels and the coordinate digits."""
+        """Encode one sample (image: PIL image or path): tensors, labels, coordinate digits."""
         full, reply = self.chat_texts(sample['prompt'], sample['answer'])
-        with Image.open(sample['image']) as image:
-            encoded = dict(self.processor(images=[image.convert('RGB')], text=[full],
-                                          return_tensors='pt'))
+        encoded = dict(self.processor(images=[rgb_image(sample['image'])], text=[full],
+                                      return_tensors='pt'))
         tail = self.tokenizer(reply, add_special_tokens=False, return_offsets_mapping=True)
         ids = encoded['input_ids']
         start = ids.shape[1] - len(tail['input_ids'])

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_questions
 from trace_train.evaluate import IMAGE_MODES, probe_image
+from trace_train.finetune import ChatCollator
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 _DIGITS_AFTER_POINT = re.compile(r'(?<=\d\.)\d+')
@@ -29,31 +30,31 @@ def reply_text(question: dict, style: str) -> str:
     return question['cor'] if style == 'cor' else f'Answer: {question["answer"]}'
 
 
-def answer_loss(model, processor, image: np.ndarray, prompt: str, reply: str,
+def answer_loss(model, collator: ChatCollator, image: np.ndarray, prompt: str, reply: str,
                 part: str = 'reply') -> float:
     """Mean cross-entropy of ``reply`` (or of its coordinate digits) after the user turn."""
-    messages = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': prompt}]}]
-    head = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    inputs = processor(images=[Image.fromarray(image)], text=[head], return_tensors='pt')
-    tail = processor.tokenizer(reply, add_special_tokens=False, return_offsets_mapping=True)
+    encoded = collator.encode({'image': Image.fromarray(image), 'prompt': prompt,
+                               'answer': reply})
+    start = int((encoded['labels'][0] == -100).sum())  # the reply's first token
+    tail = collator.tokenizer(reply, add_special_tokens=False, return_offsets_mapping=True)
     if part == 'points':
         spans = [m.span() for m in _DIGITS_AFTER_POINT.finditer(reply)]
         keep = [any(a <= lo < b for a, b in spans) for lo, _ in tail['offset_mapping']]
     else:
         keep = [True] * len(tail['input_ids'])
-    reply_ids = torch.tensor([tail['input_ids']])
-    input_ids = torch.cat([inputs['input_ids'], reply_ids], 1)
-    labels = torch.cat([torch.full_like(inputs['input_ids'], -100),
-                        torch.where(torch.tensor([keep]), reply_ids, -100)], 1)
+    input_ids = encoded['input_ids']
+    labels = torch.full_like(input_ids, -100)
+    reply_ids = input_ids[:, start:start + len(keep)]
+    labels[:, start:start + len(keep)] = torch.where(torch.tensor([keep]), reply_ids, -100)
     with torch.no_grad():
         return float(model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                           pixel_values=inputs['pixel_values'], labels=labels).loss)
+                           pixel_values=encoded['pixel_values'], labels=labels).loss)
 
 
 def probe(model_dir: str, folder: str, style: str = 'cor', part: str = 'reply',
           limit: int | None = None) -> dict:
     """Mean answer loss per image mode over the folder's questions, and the gaps to real."""
-    processor = AutoProcessor.from_pretrained(model_dir)
+    collator = ChatCollator(AutoProcessor.from_pretrained(model_dir))
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     questions = load_questions(folder)[:limit]
     losses = {mode: [] for mode in IMAGE_MODES}
@@ -61,7 +62,7 @@ def probe(model_dir: str, folder: str, style: str = 'cor', part: str = 'reply',
         prompt = build_prompt(question['text'], style)
         for mode in IMAGE_MODES:
             image = probe_image(folder, questions, index, mode)
-            losses[mode].append(answer_loss(model, processor, image, prompt,
+            losses[mode].append(answer_loss(model, collator, image, prompt,
                                             reply_text(question, style), part))
     mean = {mode: float(np.mean(values)) for mode, values in losses.items()}
     return {'model': model_dir, 'data': folder, 'style': style, 'part': part,

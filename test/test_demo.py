@@ -1,15 +1,23 @@
-"""The README's main job runs: a scene through render, trace-tiny, pipeline and placement."""
+"""The README's main job: the closed loop over real nodes on the embedded model."""
 
+import json
 import subprocess
 import sys
 
 
-def test_demo_places_an_object_with_the_embedded_model(tmp_path):
-    # Scene 6 is the one of the demo's first eight that trace-tiny places correctly (1/8).
+def test_demo_places_an_object_through_the_nodes(tmp_path, ros_domain_id):
+    # Scene 6 is the one of the demo's first eight that trace-tiny places correctly.
     run = subprocess.run([sys.executable, '-m', 'trace_ros.demo', '--seed', '6', '--scenes', '1',
-                          '--out', str(tmp_path)], capture_output=True, text=True, timeout=300)
+                          '--domain-id', str(ros_domain_id), '--out', str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert 'answer from model' in run.stdout and 'trace-tiny' in run.stdout
+    assert f'ROS_DOMAIN_ID {ros_domain_id}' in run.stdout
+    assert 'reasoning of' in run.stdout and 'trace-tiny' in run.stdout
+    assert 'Goal subtype' in run.stdout  # the model's chain of reasoning, as published
     assert 'goal in world' in run.stdout
     assert '1/1 placements succeeded' in run.stdout
     assert (tmp_path / 'scene6.png').exists()
+    (episode,) = json.loads((tmp_path / 'episodes.json').read_text())
+    assert episode['success'] and episode['status'] == 'OK'
+    assert episode['inference_s'] > 0 and episode['execution_s'] > 0
+    assert episode['loop_s'] >= episode['inference_s']

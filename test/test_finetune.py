@@ -197,3 +197,44 @@ def test_ablation_trains_evaluates_and_plots_each_fraction(data_dir, model_dir, 
     assert summary['steps'] == 2
     assert (tmp_path / 'ablation.png').stat().st_size > 0
     assert ablation.main(args) == results  # finished fractions are loaded, not retrained
+
+
+def test_reference_targets_are_the_point_tokens_and_the_patches_around_it(model_dir):
+    collator = finetune.ChatCollator(AutoProcessor.from_pretrained(model_dir), 0.08)
+    answer = ('1. Goal subtype: object reference.\n2. Reference: the red cup, at (0.250, 0.750).'
+              '\nAnswer: [(0.100, 0.200)]')
+    batch = collator([{'image': Image.new('RGB', (64, 48)), 'prompt': 'Put it left of the cup.',
+                       'answer': answer}])
+    tokenizer = collator.tokenizer
+    ids = batch['input_ids'][0]
+    predicted = tokenizer.decode(ids[batch['reference_position'] + 1])
+    assert predicted.strip() == '(0.250, 0.750)'
+    image = (ids == collator.image_id).nonzero().squeeze(1)
+    grid = round(len(image) ** 0.5)
+    assert grid * grid == len(image)
+    target = batch['reference_target']
+    assert target.shape == (len(batch['reference_position']), len(ids))
+    assert (target == target[0]).all() and not target[0, ~torch.isin(
+        torch.arange(len(ids)), image)].any()  # the same image tokens for every point token
+    rows, cols = np.divmod(np.flatnonzero(target[0, image].numpy()), grid)
+    assert (int(0.75 * grid), int(0.25 * grid)) in set(zip(rows.tolist(), cols.tolist()))
+    centres = np.stack([(cols + 0.5) / grid, (rows + 0.5) / grid], axis=1)
+    distances = np.linalg.norm(centres - [0.25, 0.75], axis=1)
+    assert (distances <= max(0.08, 0.75 / grid)).all()
+    plain = collator([{'image': Image.new('RGB', (64, 48)), 'prompt': 'Where?',
+                       'answer': '[(0.100, 0.200)]'}])
+    assert plain['reference_position'].numel() == 0  # nothing to supervise: no reference
+
+
+def test_reference_attention_is_added_logged_and_learned(data_dir, model_dir, tmp_path):
+    out = tmp_path / 'reference'
+    summary = finetune_run(model_dir, data_dir, out, '--method', 'full', '--max-steps', '20',
+                           '--learning-rate', '1e-3', '--reference-attention', '1',
+                           '--cor-fraction', '1')
+    state = json.loads((out / 'checkpoint-20' / 'trainer_state.json').read_text())
+    logs = [entry for entry in state['log_history'] if 'loss' in entry]
+    assert all(e['loss'] == pytest.approx(e['ce_loss'] + e['reference_attention'], rel=1e-3)
+               for e in logs)
+    attention = [e['reference_attention'] for e in logs]
+    assert np.mean(attention[-5:]) < attention[0] - 0.2, attention
+    assert_backend_answers(summary['final'], data_dir)  # saved stock, reloads (sdpa)

@@ -81,6 +81,11 @@ def test_config_yaml_reaches_trace_node_in_any_namespace(ros_domain_id):
 # launch and launch_ros are not on PyPI. The launch files are run here against a recording
 # stand-in of their API: every class or function imported from launch* records its
 # arguments, so the tests see exactly which nodes, parameters and arguments they describe.
+# Both launch files build trace_node with LAUNCH_SUPPORT, which imports launch* itself: it
+# is imported afresh inside each recording block, so that it records too.
+
+LAUNCH_SUPPORT = 'trace_ros.ros.launch_support'
+
 
 class _Recorded:
     """A call to a launch API name: its positional and keyword arguments."""
@@ -104,7 +109,7 @@ class _RecordingFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         def attribute(name):
             if name.startswith('__'):
                 raise AttributeError(name)
-            return recorded.setdefault(name, type(name, (_Recorded,), {}))
+            return recorded.setdefault(name, type(name, (_Recorded,), {'finder': self}))
 
         module.__getattr__ = attribute
         return module
@@ -115,9 +120,9 @@ class _RecordingFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 @contextlib.contextmanager
 def _recording_launch_api():
-    """Replace launch/launch_ros by recording modules for the duration of the block."""
+    """Replace launch/launch_ros by recording modules, and import LAUNCH_SUPPORT afresh."""
     def ours(name):
-        return name.split('.')[0] in ('launch', 'launch_ros')
+        return name.split('.')[0] in ('launch', 'launch_ros') or name == LAUNCH_SUPPORT
 
     saved = {name: module for name, module in sys.modules.items() if ours(name)}
     for name in saved:
@@ -125,7 +130,7 @@ def _recording_launch_api():
     finder = _RecordingFinder()
     sys.meta_path.insert(0, finder)
     try:
-        yield
+        yield finder
     finally:
         sys.meta_path.remove(finder)
         for name in [name for name in sys.modules if ours(name)]:
@@ -142,10 +147,12 @@ def _load_launch_file(path: pathlib.Path):
 
 def _recorded_launch_description(name: str):
     """Return (module, LaunchDescription entities) of a launch file run on the recorder."""
-    with _recording_launch_api():
+    with _recording_launch_api() as finder:
         module = _load_launch_file(ROOT / 'launch' / name)
         description = module.generate_launch_description()
     assert type(description).__name__ == 'LaunchDescription'
+    # Every call was recorded by this block: none by a LAUNCH_SUPPORT left from an earlier one.
+    assert all(call.finder is finder for call in _walk(description))
     return module, list(description.args[0])
 
 
@@ -325,6 +332,28 @@ def test_sim_launch_wires_trace_node_to_the_sim_and_the_executor():
     # Without tf2 the node takes the camera pose from its parameter: the sim camera's.
     pose = CameraConfig().camera().world_from_optical
     assert trace['static_transform'] == pytest.approx([*pose.translation, *pose.rotation])
+
+
+def test_only_launch_files_import_the_launch_api():
+    # The package works without launch: LAUNCH_SUPPORT is the only module that imports it,
+    # and only launch files import LAUNCH_SUPPORT.
+    support = ROOT.joinpath(*LAUNCH_SUPPORT.split('.')).with_suffix('.py')
+    sources = [p for d in ('trace_ros', 'trace_train') for p in (ROOT / d).rglob('*.py')]
+    sources += [p for p in (ROOT / 'bin').iterdir() if p.is_file()]
+    assert support in sources
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module] + [f'{node.module}.{a.name}' for a in node.names]
+            else:
+                continue
+            for module in modules:
+                assert module != LAUNCH_SUPPORT, f'{path} imports {module}'
+                if path != support:
+                    assert module.split('.')[0] not in ('launch', 'launch_ros'), \
+                        f'{path} imports {module}'
 
 
 @pytest.mark.parametrize('name', LAUNCH_FILES)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from trace_ros.sim.executor import PlacementExecutor, PlacementOutcome
-from trace_ros.sim.scene import generate_scene, SceneConfig, TABLE_TOP_Z
-from trace_ros.sim.task import find_free_spot, make_task, target_region
+from trace_ros.sim.scene import generate_scene, SceneConfig, TABLE_HALF, TABLE_TOP_Z
+from trace_ros.sim.task import (find_free_spot, fits_at, HARD_RELATIONS, make_task,
+                                relation_phrase, target_region)
 
 
 @pytest.fixture
@@ -50,6 +51,27 @@ def test_outside_the_region_is_a_failure(setup):
     outcome = executor.execute(task, (*spot, z))
     assert outcome.stable and outcome.in_region is False and not outcome.success
     assert 'outside the target region' in outcome.reason
+
+
+@pytest.mark.parametrize('seed, index', [(0, 0), (0, 1), (1, 0), (2, 0), (3, 1)])
+def test_hard_relations_free_spot_succeeds_and_a_far_spot_fails(seed, index):
+    scene = generate_scene(SceneConfig(seed=seed))
+    task = make_task(scene, index, HARD_RELATIONS)
+    executor = PlacementExecutor(scene, settle_time=0.6)
+    outcome = executor.execute(task, task.free_spot)
+    assert outcome.success, outcome.reason
+    assert outcome.in_region and outcome.support == 'table' and not outcome.disturbed
+    grid = np.stack(np.meshgrid(np.arange(-TABLE_HALF[0], TABLE_HALF[0], 0.01),
+                                np.arange(-TABLE_HALF[1], TABLE_HALF[1], 0.01)),
+                    axis=-1).reshape(-1, 2)
+    grid = grid[fits_at(scene, task.held, grid)]  # where it stands clear of everything
+    far = grid[np.argmax(np.linalg.norm(grid - task.free_spot[:2], axis=1))]
+    assert not task.contains(far)
+    outcome = executor.execute(task, (*far, TABLE_TOP_Z))
+    assert outcome.executed and outcome.stable and outcome.in_region is False
+    assert not outcome.success and 'outside the target region' in outcome.reason
+    labels = [scene.by_name(n).label for n in task.references]
+    assert f'({relation_phrase(task.relation, labels)})' in outcome.reason
 
 
 def test_tipping_over_and_collisions_are_reported(setup):

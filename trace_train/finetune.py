@@ -8,7 +8,8 @@ LoRA (``--method lora``, the projector trained in full) or full fine-tuning, and
 loss on the answer's coordinates (``--coord-l1``). It writes Trainer checkpoints and TensorBoard
 logs (``OUT/runs``) to OUT, then ``OUT/final`` (a stock checkpoint + processor that the node's
 transformers backend loads; merged for LoRA, whose adapter goes to ``OUT/adapter``) and
-``OUT/train_summary.json``. See docs/TRAINING.md.
+``OUT/train_summary.json``. ``--reference-attention`` keeps the decoder looking at the reference
+object while it writes the reference's coordinates. See docs/TRAINING.md.
 """
 
 import collections
@@ -33,8 +34,14 @@ IMAGE_TAG = '<image>\n'
 VISION_TOWERS = ('vision_tower', 'visual', 'vision_model')
 PROJECTORS = ('multi_modal_projector', 'merger', 'connector')
 COORD_KEYS = ('coord_batch', 'coord_position', 'coord_place', 'coord_number', 'coord_target')
+REFERENCE_KEYS = ('reference_batch', 'reference_position', 'reference_target')
 _ANSWER_LIST = re.compile(r'\[[^\[\]]*\]')
 _COORDINATE = re.compile(r'(?<![\d.])0\.(\d+)')
+# The point a reply names its reference at: CoR step 2 ("Reference: the red mug, at (x, y)")
+# or a localization answer ("The red mug is at (x, y).").
+_REFERENCE_POINT = re.compile(
+    r'(?:Reference:[^\n]*?, at |^The [^\n]*? is at )(?P<point>\(\s*(?P<x>[\d.]+)\s*,\s*'
+    r'(?P<y>[\d.]+)\s*\))')
 
 
 def option(default, doc: str, **metadata):
@@ -67,6 +74,11 @@ class FinetuneArgs:
         1.0, 'probability (seeded, per sample id) of the CoR answer instead of the plain one')
     coord_l1: float = option(
         0.0, 'weight of the L1 loss on the expected answer coordinates (0: logged only)')
+    reference_attention: float = option(
+        0.0, 'weight of the attention supervision that points the tokens of the reference '
+        'point at the image patches around it (0: off)')
+    reference_radius: float = option(
+        0.08, 'radius (normalized image units) of the supervised patches around the point')
     freeze_vision: bool = option(True, 'keep the vision tower frozen (the projector trains)')
     max_samples: int | None = option(None, 'train on this many samples (seeded choice)')
     seed: int = option(0, 'seed of the sample choice and of the Trainer')
@@ -153,9 +165,11 @@ class ChatCollator:
     answer's coordinate digits are (``COORD_KEYS``) for the coordinate L1 loss.
     """
 
-    def __init__(self, processor):
+    def __init__(self, processor, reference_radius: float | None = None):
         self.processor = processor
         self.tokenizer = getattr(processor, 'tokenizer', processor)
+        self.reference_radius = reference_radius
+        self.image_id = getattr(processor, 'image_token_id', None)
         self.digit_ids = digit_token_ids(self.tokenizer)
         pad = self.tokenizer.pad_token_id
         self.pad_id = self.tokenizer.eos_token_id if pad is None else pad
@@ -185,7 +199,34 @@ class ChatCollator:
         digits, values = answer_digits(reply, tail['offset_mapping'])
         encoded['digits'] = [(start + i - 1, place, n) for i, place, n in digits]
         encoded['values'] = values
+        if self.reference_radius is not None:
+            encoded['reference'] = self.reference_targets(reply, tail['offset_mapping'], start,
+                                                          ids[0])
         return encoded
+
+    def reference_targets(self, reply: str, offsets: list, start: int, ids) -> list:
+        """
+        Return (position, image-token mask) for each token of the reference point's ``(x, y)``.
+
+        Positions are those that predict the tokens; the mask marks the image tokens whose
+        patch centres lie within ``reference_radius`` of the point (at least the point's own
+        patch), on the square patch grid of processors that resize without cropping.
+        """
+        match = _REFERENCE_POINT.search(reply)
+        image = (ids == self.image_id).nonzero().squeeze(1) if self.image_id is not None else []
+        grid = round(len(image) ** 0.5)
+        if match is None or grid * grid != len(image) or grid == 0:
+            return []
+        x, y = (min(max(float(match.group(key)), 0.0), 1.0) for key in 'xy')
+        centres = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
+        near = ((centres[None, :] - x) ** 2 + (centres[:, None] - y) ** 2).sqrt()
+        near = near <= self.reference_radius
+        near[min(int(y * grid), grid - 1), min(int(x * grid), grid - 1)] = True
+        mask = torch.zeros(len(ids), dtype=torch.bool)
+        mask[image[near.reshape(-1)]] = True
+        first, last = match.span('point')
+        return [(start + i - 1, mask) for i, (a, b) in enumerate(offsets)
+                if b > a and b > first and a < last]
 
     def __call__(self, samples: list[dict]) -> dict:
         """Encode and pad ``samples``."""
@@ -194,7 +235,7 @@ class ChatCollator:
         pad_values = {'input_ids': self.pad_id, 'labels': -100}
         batch = {}
         for key, first in encoded[0].items():
-            if key in ('digits', 'values'):
+            if key in ('digits', 'values', 'reference'):
                 continue
             if first.shape == encoded[0]['input_ids'].shape:  # one value per token
                 batch[key] = torch.cat([torch.nn.functional.pad(
@@ -204,7 +245,21 @@ class ChatCollator:
                 batch[key] = torch.cat([e[key] for e in encoded])
         if self.digit_ids is not None:
             batch.update(self.coordinates(encoded))
+        if self.reference_radius is not None:
+            batch.update(self.references(encoded, length))
         return batch
+
+    @staticmethod
+    def references(encoded: list[dict], length: int) -> dict:
+        """Flatten the reference-point targets of all samples into ``REFERENCE_KEYS`` tensors."""
+        rows = [(index, position, mask) for index, sample in enumerate(encoded)
+                for position, mask in sample['reference']]
+        target = torch.zeros((len(rows), length), dtype=torch.bool)
+        for row, (_, _, mask) in enumerate(rows):
+            target[row, :len(mask)] = mask
+        return {'reference_batch': torch.tensor([r[0] for r in rows], dtype=torch.long),
+                'reference_position': torch.tensor([r[1] for r in rows], dtype=torch.long),
+                'reference_target': target}
 
     @staticmethod
     def coordinates(encoded: list[dict]) -> dict:
@@ -235,22 +290,44 @@ def coordinate_l1(logits: torch.Tensor, coords: dict, digit_ids: list[int]) -> t
     return (expected - target).abs().mean()
 
 
+def reference_attention_loss(attentions: tuple, references: dict, head: int = 0) -> torch.Tensor:
+    """
+    Mean -log(attention mass on the reference's patches) of the reference point's tokens.
+
+    Taken in one head of every decoder layer but the first (which mixes the prompt), as the
+    localization stage does (``trace_train.grounding.localize``).
+    """
+    batch, position = references['reference_batch'], references['reference_position']
+    target = references['reference_target'].float()
+    terms = [-torch.log((layer[batch, head, position] * target).sum(-1) + 1e-4).mean()
+             for layer in attentions[1:]]
+    return torch.stack(terms).mean()
+
+
 class TraceTrainer(Trainer):
-    """A Trainer whose loss is the reply's cross-entropy plus ``coord_l1`` x the coordinate L1."""
+    """
+    A Trainer whose loss is the reply's cross-entropy plus the optional auxiliary terms.
+
+    ``coord_l1`` x the coordinate L1 and ``reference_attention`` x the reference attention
+    loss.
+    """
 
     loss_is_scaled_for_ga = False  # per micro-batch means; the Trainer divides by grad_accum
 
     def __init__(self, *args, coord_l1: float = 0.0, digit_ids: list[int] | None = None,
-                 **kwargs):
+                 reference_attention: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.coord_l1 = coord_l1
+        self.reference_attention = reference_attention
         self.digit_ids = digit_ids
         self.loss_parts = collections.defaultdict(list)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """Return the loss; remember its parts for the next log."""
         coords = {key: inputs.pop(key) for key in COORD_KEYS if key in inputs}
-        outputs = model(**inputs)
+        references = {key: inputs.pop(key) for key in REFERENCE_KEYS if key in inputs}
+        supervise = bool(references) and references['reference_batch'].numel() > 0
+        outputs = model(**inputs, output_attentions=supervise)
         loss = outputs.loss
         if model.training:
             self.loss_parts['ce_loss'].append(loss.detach())
@@ -261,6 +338,11 @@ class TraceTrainer(Trainer):
                 loss = loss + self.coord_l1 * error
             if model.training:
                 self.loss_parts['coord_l1'].append(error.detach())
+        if supervise:
+            attention = reference_attention_loss(outputs.attentions, references)
+            loss = loss + self.reference_attention * attention
+            if model.training:
+                self.loss_parts['reference_attention'].append(attention.detach())
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict, start_time: float | None = None) -> None:
@@ -381,18 +463,24 @@ def main(argv: list[str] | None = None) -> dict:
     out = pathlib.Path(args.out)
     processor = AutoProcessor.from_pretrained(args.model)
     samples = load_samples(args.data, args.cor_fraction, args.seed, args.max_samples)
-    collator = ChatCollator(processor)
+    collator = ChatCollator(processor, args.reference_radius if args.reference_attention > 0
+                            else None)
     if args.coord_l1 > 0 and collator.digit_ids is None:
         raise ValueError('--coord-l1 needs a tokenizer that gives every digit its own token')
     model = load_model(args)
+    if args.reference_attention > 0:  # attention weights come from the eager implementation
+        model.set_attn_implementation('eager')
     parameters = parameter_counts(model)
     trainer = TraceTrainer(
         model=model, args=training_arguments(args), train_dataset=samples,
         data_collator=collator, processing_class=processor,
         callbacks=[TimeLimit(args.max_minutes)] if args.max_minutes else None,
-        coord_l1=args.coord_l1, digit_ids=collator.digit_ids)
+        coord_l1=args.coord_l1, digit_ids=collator.digit_ids,
+        reference_attention=args.reference_attention)
     checkpoint = get_last_checkpoint(str(out)) if args.resume and out.is_dir() else None
     metrics = trainer.train(resume_from_checkpoint=checkpoint).metrics
+    if args.reference_attention > 0:
+        model.set_attn_implementation('sdpa')
     save_models(trainer, processor, args)
     losses = [entry['loss'] for entry in trainer.state.log_history if 'loss' in entry]
     summary = {

@@ -27,8 +27,8 @@ TASK_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 class GoalExecutorNode(Node):
     """Executes placement goals against the sim node's current task."""
 
-    def __init__(self):
-        super().__init__('trace_goal_executor')
+    def __init__(self, **kwargs):
+        super().__init__('trace_goal_executor', **kwargs)
         self.world_frame = self.declare_parameter(
             'world_frame', 'world',
             ParameterDescriptor(description='Frame placement goals must be given in.')).value

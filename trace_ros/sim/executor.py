@@ -20,7 +20,7 @@ from trace_ros.sim import panda
 from trace_ros.sim.ground_truth import (apply_poses, object_poses, ObjectPose,
                                         set_object_pose, support_height)
 from trace_ros.sim.scene import ROBOT_BASE, Scene, TABLE_TOP_Z
-from trace_ros.sim.task import PlacementTask
+from trace_ros.sim.task import PlacementTask, relation_phrase
 
 AIR_TOLERANCE = 0.04  # a goal this far above the surface under it is "in the air" (m)
 SINK_TOLERANCE = 0.04  # ... this far below it is "inside" it (m)
@@ -192,9 +192,10 @@ class PlacementExecutor:
             outcome.in_region = task.contains(final.position)
             if not outcome.in_region:
                 miss = distance_to_polygon(final.position, task.region)
+                where = relation_phrase(task.relation, [self.scene.by_name(n).label
+                                                        for n in task.references])
                 problems.append(f'the {label} ended {miss * 100:.1f} cm outside the target '
-                                f'region ({task.relation} the '
-                                f'{self.scene.by_name(task.reference).label})')
+                                f'region ({where})')
         outcome.success = not problems
         outcome.reason = '; '.join(problems)
 

@@ -3,9 +3,13 @@ Headless RGB, metric depth and segmentation renders of a scene's fixed camera.
 
 MuJoCo renders on the CPU here (``MUJOCO_GL=egl`` with Mesa, or ``osmesa``); shadows and
 MSAA cost most of the frame time, so both are settings (scripts/bench_render.py measures
-them). Depth is z-depth along the optical axis in metres, NaN where nothing was hit.
+them). Depth is z-depth along the optical axis in metres, NaN where nothing was hit. A GL
+context belongs to the thread that made it current, so each renderer owns one thread that
+creates, uses and frees its context: ``render`` may be called from any thread (an rclpy
+multi-threaded executor's timers, for instance).
 """
 
+from concurrent.futures import ThreadPoolExecutor
 import dataclasses
 from typing import Optional
 
@@ -51,6 +55,8 @@ def label_lut(scene: Scene, model: mujoco.MjModel) -> np.ndarray:
 class SceneRenderer:
     """Renders the scene's camera from a model and its (changing) simulation state."""
 
+    _renderer = None
+
     def __init__(self, scene: Scene, model: mujoco.MjModel,
                  settings: RenderSettings = RenderSettings()):
         cam = scene.config.camera
@@ -63,14 +69,19 @@ class SceneRenderer:
         self.camera = scene.camera
         model.vis.quality.offsamples = int(settings.msaa)
         model.vis.quality.shadowsize = int(settings.shadow_size)
-        self._renderer = mujoco.Renderer(model, cam.height, cam.width)
+        self._gl_thread = ThreadPoolExecutor(1, thread_name_prefix='mujoco_gl')
+        self._renderer = self._gl_thread.submit(mujoco.Renderer, model, cam.height,
+                                                cam.width).result()
         self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = bool(settings.shadows)
         self._lut = label_lut(scene, model)
         self._zfar = model.vis.map.zfar * model.stat.extent
 
     def render(self, data: mujoco.MjData, rgb: bool = True, depth: bool = True,
                segmentation: bool = False) -> Frame:
-        """Render the requested images of ``data``'s current state."""
+        """Render the requested images of ``data``'s current state (from any thread)."""
+        return self._gl_thread.submit(self._render, data, rgb, depth, segmentation).result()
+
+    def _render(self, data: mujoco.MjData, rgb: bool, depth: bool, segmentation: bool) -> Frame:
         r = self._renderer
         r.update_scene(data, CAMERA_NAME)
         frame = Frame(None, None, None)
@@ -91,8 +102,11 @@ class SceneRenderer:
         return frame
 
     def close(self) -> None:
-        """Free the GL context."""
-        self._renderer.close()
+        """Free the GL context and its thread (idempotent)."""
+        if self._renderer is not None:
+            self._gl_thread.submit(self._renderer.close).result()
+            self._renderer = None
+            self._gl_thread.shutdown()
 
     def __enter__(self) -> 'SceneRenderer':
         return self

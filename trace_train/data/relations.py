@@ -7,7 +7,9 @@ object, away from everything, a side of the table). Every table region is free s
 the held object fits: inside the table by its radius plus a margin, within the arm's reach,
 and outside every other object's footprint grown by the held object's radius plus a
 clearance (a nominal radius when the instruction names no held object). Directions are the
-camera's, as in ``trace_ros.sim.task``. ``HARD_RELATIONS`` are held out of training.
+camera's, as in ``trace_ros.sim.task``. ``HARD_RELATIONS`` are held out of training; their
+geometry (``between_region``, ``GAP_RANGE``, ``closest_free_distances``) is
+``trace_ros.sim.task``'s, shared with the simulated closed-loop tasks.
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -16,7 +18,8 @@ import numpy as np
 from trace_ros.core.prompts import GOAL_FREE_SPACE, GOAL_OBJECT_REFERENCE
 from trace_ros.sim import panda
 from trace_ros.sim.scene import ROBOT_BASE, Scene, TABLE_HALF, TABLE_TOP_Z
-from trace_ros.sim.task import directions, target_region
+from trace_ros.sim.task import (between_region, closest_free_distances, directions,
+                                HARD_RELATIONS, object_gap, spans_gap, target_region)
 from trace_train.data.regions import as_polygon, DECIMALS, inflated_footprint, Region
 
 # relation -> (goal subtype, number of reference objects)
@@ -29,7 +32,6 @@ RELATIONS: Dict[str, Tuple[str, int]] = {
     'away from objects': (GOAL_FREE_SPACE, 0), 'left side': (GOAL_FREE_SPACE, 0),
     'right side': (GOAL_FREE_SPACE, 0), 'front edge': (GOAL_FREE_SPACE, 0),
 }
-HARD_RELATIONS = ('between', 'closest free space')
 TRAIN_RELATIONS = tuple(r for r in RELATIONS if r not in HARD_RELATIONS)
 DIRECTIONS = ('left of', 'right of', 'in front of', 'behind')
 SURFACES = ('plate', 'box', 'block')  # what 'on' accepts
@@ -38,10 +40,8 @@ NOMINAL_RADIUS = 0.03  # m, the held object's radius when the instruction names 
 CLEARANCE = 0.01  # m, kept free around the held object
 EDGE_MARGIN = 0.02  # m, kept inside the table edge
 NEXT_TO_FAR, NEAR_FAR = 0.16, 0.15  # m beyond the reference's footprint
-CLOSEST_BAND = 0.08  # m, how much farther than the nearest free point still counts
 MIN_OPEN = 0.10  # m, the clearance 'away from objects' needs somewhere...
 AWAY_SHARE, AWAY_CAP = 0.5, 0.20  # ...and it asks for this share of the best one, capped (m)
-GAP_RANGE = (0.08, 0.45)  # m, free gap between two objects for 'between'
 SIDE_SHARE, FRONT_SHARE = 0.35, 0.3  # share of the table's width (depth) a side (front) is
 
 
@@ -83,15 +83,9 @@ def candidates(scene: Scene, relation: str, visible: List[str]) -> List[Tuple[st
     pairs = []
     for i, a in enumerate(visible):
         for b in visible[i + 1:]:
-            if GAP_RANGE[0] <= _gap(scene, a, b) <= GAP_RANGE[1]:
+            if spans_gap(scene, a, b):
                 pairs.append((a, b))
     return pairs
-
-
-def _gap(scene: Scene, a: str, b: str) -> float:
-    oa, ob = scene.by_name(a), scene.by_name(b)
-    distance = np.hypot(oa.position[0] - ob.position[0], oa.position[1] - ob.position[1])
-    return float(distance - oa.shape.radius - ob.shape.radius)
 
 
 def free_table(scene: Scene, held: Optional[str], margin: Optional[float] = None) -> Region:
@@ -110,17 +104,6 @@ def _with(region: Region, within=(), any_of=(), annuli=()) -> Region:
     annuli = tuple(tuple(round(float(v), DECIMALS) for v in a) for a in annuli)
     return Region(region.z, region.within + tuple(within), region.any_of + tuple(any_of),
                   region.exclude, region.annuli + annuli)
-
-
-def _between(scene: Scene, a: str, b: str) -> Tuple[Tuple[float, float], ...]:
-    oa, ob = scene.by_name(a), scene.by_name(b)
-    pa, pb = np.asarray(oa.position[:2]), np.asarray(ob.position[:2])
-    axis = (pb - pa) / np.linalg.norm(pb - pa)
-    side = np.array([-axis[1], axis[0]])
-    half = float(np.clip(min(oa.shape.radius, ob.shape.radius), 0.04, 0.08))
-    start, end = pa + axis * oa.shape.radius, pb - axis * ob.shape.radius
-    return as_polygon([start - side * half, end - side * half, end + side * half,
-                       start + side * half])
 
 
 def _strip(scene: Scene, relation: str) -> Tuple[Tuple[float, float], ...]:
@@ -179,18 +162,18 @@ def placement_region(scene: Scene, relation: str, references: Tuple[str, ...],
         ring = (ref.position[0], ref.position[1], 0.0, ref.shape.radius + NEAR_FAR)
         return _with(free, annuli=[ring]), {**facts, 'far': NEAR_FAR}
     if relation == 'between':
-        gap = _gap(scene, *references)
-        return _with(free, any_of=[_between(scene, *references)]), {**facts, 'gap': gap}
+        gap = object_gap(scene, *references)
+        rectangle = as_polygon(between_region(scene, *references))
+        return _with(free, any_of=[rectangle]), {**facts, 'gap': gap}
     if relation in ('left side', 'right side', 'front edge'):
         return _with(free, within=[_strip(scene, relation)]), facts
     grid = free.grid()
     if len(grid) == 0:
         raise NoRegion('no free table surface')
     if relation == 'closest free space':
-        nearest = float(np.hypot(*(grid - ref.position[:2]).T).min())
-        ring = (ref.position[0], ref.position[1], 0.0, nearest + CLOSEST_BAND)
-        return _with(free, annuli=[ring]), {**facts, 'nearest': nearest,
-                                            'farthest': nearest + CLOSEST_BAND}
+        nearest, farthest = closest_free_distances(ref.position[:2], grid)
+        ring = (ref.position[0], ref.position[1], 0.0, farthest)
+        return _with(free, annuli=[ring]), {**facts, 'nearest': nearest, 'farthest': farthest}
     if relation == 'away from objects':
         others = [o for o in scene.objects if o.name != held]
         gaps = np.min([np.hypot(*(grid - o.position[:2]).T) - o.shape.radius

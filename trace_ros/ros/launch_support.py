@@ -1,0 +1,81 @@
+"""
+The part of bringup.launch.py and sim.launch.py that starts trace_node, shared by both.
+
+Only launch files import this module: it needs launch and launch_ros (a ROS 2 install has
+them), which the rest of trace_ros never imports.
+"""
+
+from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.events import matches_action
+from launch.substitutions import PathJoinSubstitution
+from launch_ros.actions import LifecycleNode
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+from lifecycle_msgs.msg import Transition
+
+_MODEL_ARGUMENTS = [
+    ('backend', 'transformers', 'Model backend: transformers (in-process) or openai (server).'),
+    ('model', '', 'transformers: local model dir or hub id; empty = embedded trace-tiny.'),
+    ('device', 'cpu', 'transformers: torch device (cpu, cuda, auto).'),
+    ('openai_base_url', 'http://localhost:8000/v1', 'openai: server base URL.'),
+    ('openai_model', '', 'openai: served model name (empty = first listed).'),
+    ('prompt_style', 'cor', 'cor (TRACE reasoning) or plain (points only).'),
+]
+# trace_node's model and prompt parameters: each is the launch argument of the same name,
+# passed to the node after params_file, so that it wins over the file.
+MODEL_PARAMETERS = tuple(name for name, _, _ in _MODEL_ARGUMENTS)
+
+
+def trace_node_arguments(namespace_description: str) -> list:
+    """
+    Return the (name, default, description) entries of trace_node's launch arguments.
+
+    namespace (described by the caller: which nodes share it), params_file, then
+    MODEL_PARAMETERS. A launch file appends its own arguments and declares them all.
+    """
+    return [
+        ('namespace', '', namespace_description),
+        ('params_file',
+         PathJoinSubstitution([FindPackageShare('trace_ros'), 'config', 'trace.yaml']),
+         'Parameter YAML of trace_node.'),
+        *_MODEL_ARGUMENTS,
+    ]
+
+
+def declare_arguments(arguments: list) -> list:
+    """Return a DeclareLaunchArgument for each (name, default, description) entry."""
+    return [DeclareLaunchArgument(name, default_value=default, description=description)
+            for name, default, description in arguments]
+
+
+def trace_node_actions(config: dict, parameters=(), remappings=None) -> list:
+    """
+    Return trace_node, started unconfigured, and the actions that configure then activate it.
+
+    ``config`` maps every argument of trace_node_arguments() to its LaunchConfiguration.
+    The node runs in config['namespace'] and gets, in this order, config['params_file'], a
+    dict of MODEL_PARAMETERS (strings, as trace_node declares them: ``openai_model:=7`` is
+    the name '7'), then the caller's ``parameters`` (a list of dicts); ``remappings`` go to
+    the node as they are. Returns [node, handler, configure]: the handler that
+    activates the node once it is inactive is registered before the configure event is
+    emitted, so put the list in the LaunchDescription in this order.
+    """
+    node = LifecycleNode(
+        package='trace_ros', executable='trace_node', name='trace_node',
+        namespace=config['namespace'], output='screen',
+        parameters=[config['params_file'],
+                    {name: ParameterValue(config[name], value_type=str)
+                     for name in MODEL_PARAMETERS},
+                    *parameters],
+        remappings=remappings,
+        arguments=['--no-autostart'],
+    )
+    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                            transition_id=Transition.TRANSITION_CONFIGURE))
+    activate = RegisterEventHandler(OnStateTransition(
+        target_lifecycle_node=node, goal_state='inactive',
+        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
+    return [node, activate, configure]

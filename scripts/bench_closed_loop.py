@@ -52,7 +52,7 @@ def plot(summary: dict, path: pathlib.Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     models = list(summary)
-    splits = sorted({split for m in models for split in summary[m]})
+    splits = list(summary[models[0]])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.8 / len(splits)
     for i, split in enumerate(splits):

@@ -1,8 +1,11 @@
 """The README's main job: the closed loop over real nodes on the embedded model."""
 
 import json
+import pathlib
 import subprocess
 import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_demo_places_an_object_through_the_nodes(tmp_path, ros_domain_id):
@@ -21,3 +24,19 @@ def test_demo_places_an_object_through_the_nodes(tmp_path, ros_domain_id):
     assert episode['success'] and episode['status'] == 'OK'
     assert episode['inference_s'] > 0 and episode['execution_s'] > 0
     assert episode['loop_s'] >= episode['inference_s']
+
+
+def test_closed_loop_benchmark_runs_a_hard_relation(tmp_path, ros_domain_id):
+    run = subprocess.run([sys.executable, 'scripts/bench_closed_loop.py', '--scenes', '1',
+                          '--relations', 'hard', '--domain-id', str(ros_domain_id),
+                          '--out', str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (episode,) = [json.loads(line) for line in (tmp_path / 'episodes.jsonl').open()]
+    assert episode['relation'] in ('between', 'closest free space')
+    assert episode['model'] == 'trace-tiny' and episode['relations'] == 'hard'
+    summary = json.loads((tmp_path / 'summary.json').read_text())['trace-tiny']['hard']
+    assert summary['episodes'] == 1 and summary['success_rate'] == float(episode['success'])
+    assert summary['inference_s']['median'] == episode['inference_s']
+    assert '| trace-tiny | hard |' in run.stdout
+    assert (tmp_path / 'closed_loop.png').stat().st_size > 0

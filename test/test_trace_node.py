@@ -48,6 +48,21 @@ def expected_points(camera):
     return np.array([expected_world_point(camera, x, y) for x, y in ANSWER_POINTS])
 
 
+def ask_good(session, attempts: int = 3):
+    """
+    Ask GOOD; ask again when the synthetic camera stalled under load (a stale frame).
+
+    Staleness itself is tested with old stamps (the bad-input test); here a stall of the
+    test's own camera thread under CPU load is not the node's fault.
+    """
+    for _ in range(attempts - 1):
+        result = session.ask(GOOD)
+        if result.status != PlacementResult.STATUS_STALE_FRAME:
+            return result
+        time.sleep(0.5)
+    return session.ask(GOOD)
+
+
 def check_good(session, result):
     assert result.status == PlacementResult.STATUS_OK, result.message
     camera = session.camera.camera
@@ -70,7 +85,7 @@ def check_good(session, result):
 
 
 def test_good_frame_gives_goal_at_known_geometry(session):
-    result = session.ask(GOOD)
+    result = ask_good(session)
     check_good(session, result)
     assert session.client.wait_until(
         lambda: any(g.header.stamp == result.header.stamp for g in session.goals), 5.0)
@@ -79,7 +94,7 @@ def test_good_frame_gives_goal_at_known_geometry(session):
 def test_depth_in_millimetres_gives_the_same_goal(session):
     session.camera.depth_encoding = '16UC1'
     try:
-        check_good(session, session.ask(GOOD))
+        check_good(session, ask_good(session))
     finally:
         session.camera.depth_encoding = '32FC1'
 
@@ -109,14 +124,14 @@ def test_bad_input_gives_its_status_then_node_recovers(session, change, status, 
         for key, value in saved.items():
             setattr(camera, key, value)
     time.sleep(0.3)
-    check_good(session, session.ask(GOOD))
+    check_good(session, ask_good(session))
 
 
 def test_unparsable_reply_is_parse_error(session):
     result = session.ask(NONSENSE)
     assert result.status == PlacementResult.STATUS_PARSE_ERROR, result.message
     assert result.reasoning == REPLIES[NONSENSE]
-    check_good(session, session.ask(GOOD))
+    check_good(session, ask_good(session))
 
 
 def test_flood_of_instructions_is_answered_busy(session):
@@ -130,7 +145,7 @@ def test_flood_of_instructions_is_answered_busy(session):
     assert PlacementResult.STATUS_BUSY in statuses
     assert PlacementResult.STATUS_OK in statuses
     assert set(statuses) <= {PlacementResult.STATUS_BUSY, PlacementResult.STATUS_OK}
-    check_good(session, session.ask(GOOD))
+    check_good(session, ask_good(session))
 
 
 def test_action_streams_feedback_and_returns_result(session):

@@ -11,6 +11,7 @@ objects here too, so the images show where things ended. Parameters are read at 
 
 import collections
 import json
+import threading
 import time
 
 from geometry_msgs.msg import PoseStamped, TransformStamped
@@ -124,7 +125,8 @@ class SimNode(Node):
         self.create_subscription(String, 'placement_outcome', self._on_outcome, 10)
         self.frames = 0
         self.render_seconds = collections.deque(maxlen=1000)  # wall time of each render
-        self.create_timer(1.0 / p['rate'], self._publish_frame)
+        self._render_lock = threading.Lock()
+        self._timer = self.create_timer(1.0 / p['rate'], self._publish_frame)
         self.get_logger().info(
             f'scene seed {p["seed"]}: {", ".join(o.label for o in self.scene.objects)}; '
             f'task: "{self.task.instruction}"')
@@ -167,6 +169,11 @@ class SimNode(Node):
             self.get_logger().warning(f'ignoring a malformed placement outcome: {exc}')
 
     def _publish_frame(self) -> None:
+        with self._render_lock:  # destroy_node waits for a frame in flight
+            if not self._timer.is_canceled():
+                self._render_and_publish()
+
+    def _render_and_publish(self) -> None:
         labels = 'labels' in self._pubs
         start = time.perf_counter()
         frame = self.renderer.render(self.data, segmentation=labels)
@@ -187,9 +194,11 @@ class SimNode(Node):
         self.frames += 1
 
     def destroy_node(self) -> None:
-        """Free the renderer's GL context with the node."""
-        self.renderer.close()
-        super().destroy_node()
+        """Stop rendering and free the renderer's GL context with the node."""
+        with self._render_lock:
+            self._timer.cancel()
+            self.renderer.close()
+            super().destroy_node()
 
 
 def main(args=None):

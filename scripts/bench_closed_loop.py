@@ -86,6 +86,8 @@ def main(argv=None) -> None:
     parser.add_argument('--seed', type=int, default=1000, help='first scene seed')
     parser.add_argument('--relations', nargs='+', choices=('normal', 'hard'),
                         default=['normal', 'hard'])
+    parser.add_argument('--torch-threads', type=int, default=0,
+                        help="trace_node's torch_threads (0: torch's default)")
     parser.add_argument('--domain-id', type=int, default=None)
     parser.add_argument('--out', default='out/bench_closed_loop')
     args = parser.parse_args(argv)
@@ -101,7 +103,8 @@ def main(argv=None) -> None:
     with open(out / 'episodes.jsonl', 'w') as log:
         for name, path, style in models:
             summary[name] = {}
-            with ClosedLoop(model=path, prompt_style=style, domain_id=domain) as loop:
+            with ClosedLoop(model=path, prompt_style=style, domain_id=domain,
+                            torch_threads=args.torch_threads) as loop:
                 for relations in args.relations:
                     episodes = []
                     seeds = range(args.seed, args.seed + args.scenes)

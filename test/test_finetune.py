@@ -238,3 +238,19 @@ def test_reference_attention_is_added_logged_and_learned(data_dir, model_dir, tm
     attention = [e['reference_attention'] for e in logs]
     assert np.mean(attention[-5:]) < attention[0] - 0.2, attention
     assert_backend_answers(summary['final'], data_dir)  # saved stock, reloads (sdpa)
+
+
+@pytest.mark.parametrize('method', ['full', 'lora'])
+def test_freeze_projector_keeps_the_image_path_and_trains_the_decoder(data_dir, model_dir,
+                                                                     tmp_path, method):
+    from safetensors.torch import load_file
+
+    summary = finetune_run(model_dir, data_dir, tmp_path, '--method', method, '--max-steps',
+                           '3', '--learning-rate', '1e-2', '--freeze-projector')
+    before = load_file(str(model_dir / 'model.safetensors'))
+    after = load_file(str(pathlib.Path(summary['final']) / 'model.safetensors'))
+    image_path = [k for k in before if 'multi_modal_projector' in k or 'vision_tower' in k]
+    decoder = [k for k in before if 'language_model' in k and k.endswith('proj.weight')]
+    assert image_path and decoder
+    assert all(torch.equal(before[k], after[k]) for k in image_path)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)

@@ -80,6 +80,9 @@ class FinetuneArgs:
     reference_radius: float = option(
         0.08, 'radius (normalized image units) of the supervised patches around the point')
     freeze_vision: bool = option(True, 'keep the vision tower frozen (the projector trains)')
+    freeze_projector: bool = option(
+        False, 'keep the multimodal projector frozen too (the image features stay as the base '
+        "model's, so what the decoder learned to read from them is kept)")
     max_samples: int | None = option(None, 'train on this many samples (seeded choice)')
     seed: int = option(0, 'seed of the sample choice and of the Trainer')
     threads: int = option(0, 'torch CPU threads (0: torch default)')
@@ -378,16 +381,22 @@ def module_names(model: torch.nn.Module, candidates: tuple) -> list[str]:
     return [name for name in candidates if name in parts]
 
 
-def freeze_vision_tower(model: torch.nn.Module) -> None:
-    """Freeze the vision tower's parameters, except the projector's."""
+def freeze_image_path(model: torch.nn.Module, projector: bool = False) -> None:
+    """Freeze the vision tower's parameters, and with ``projector`` the projector's too."""
     for name, parameter in model.named_parameters():
         parts = set(name.split('.'))
-        if parts & set(VISION_TOWERS) and not parts & set(PROJECTORS):
+        if parts & set(PROJECTORS):
+            parameter.requires_grad = not projector
+        elif parts & set(VISION_TOWERS):
             parameter.requires_grad = False
 
 
 def add_lora(model: torch.nn.Module, args: FinetuneArgs) -> torch.nn.Module:
-    """Wrap ``model`` with LoRA on the decoder (and the tower if not frozen), projector in full."""
+    """
+    Wrap ``model`` with LoRA on the decoder (and the tower if not frozen).
+
+    The projector trains in full unless ``--freeze-projector``.
+    """
     projectors = module_names(model, PROJECTORS)
     excluded = projectors + (module_names(model, VISION_TOWERS) if args.freeze_vision else [])
     targets = args.lora_targets
@@ -395,7 +404,7 @@ def add_lora(model: torch.nn.Module, args: FinetuneArgs) -> torch.nn.Module:
         r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         target_modules=targets if targets == 'all-linear' else targets.split(','),
         exclude_modules=rf'(.*\.)?({"|".join(excluded)})(\..*)?' if excluded else None,
-        modules_to_save=projectors or None)
+        modules_to_save=None if args.freeze_projector else projectors or None)
     return get_peft_model(model, config)
 
 
@@ -404,7 +413,9 @@ def load_model(args: FinetuneArgs) -> torch.nn.Module:
     dtype = torch.bfloat16 if args.bf16 else torch.float32
     model = AutoModelForImageTextToText.from_pretrained(args.model, dtype=dtype)
     if args.freeze_vision:
-        freeze_vision_tower(model)
+        freeze_image_path(model, args.freeze_projector)
+    elif args.freeze_projector:
+        raise ValueError('--freeze-projector needs the vision tower frozen too')
     return add_lora(model, args) if args.method == 'lora' else model
 
 

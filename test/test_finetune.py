@@ -241,8 +241,8 @@ def test_reference_attention_is_added_logged_and_learned(data_dir, model_dir, tm
 
 
 @pytest.mark.parametrize('method', ['full', 'lora'])
-def test_freeze_projector_keeps_the_image_path_and_trains_the_decoder(data_dir, model_dir,
-                                                                     tmp_path, method):
+def test_freeze_projector_keeps_the_image_path_and_trains_the_decoder(
+        data_dir, model_dir, tmp_path, method):
     from safetensors.torch import load_file
 
     summary = finetune_run(model_dir, data_dir, tmp_path, '--method', method, '--max-steps',

@@ -96,10 +96,15 @@ def locate_question(scene: Scene, name: str, rng: np.random.Generator) -> str:
     return str(rng.choice(LOCATE_TEMPLATES)).format(a=refer(scene, name, rng))
 
 
-def locate_answer(scene: Scene, name: str, point: Sequence[float], decimals: int = 3) -> str:
-    """Answer a locate question: 'The red mug is at (0.420, 0.550).' (full label)."""
+def locate_sentence(label: str, point: Sequence[float], decimals: int = 3) -> str:
+    """Say where an object is: 'The red mug is at (0.420, 0.550).'."""
     x, y = point
-    return f'The {scene.by_name(name).label} is at ({x:.{decimals}f}, {y:.{decimals}f}).'
+    return f'The {label} is at ({x:.{decimals}f}, {y:.{decimals}f}).'
+
+
+def locate_answer(scene: Scene, name: str, point: Sequence[float], decimals: int = 3) -> str:
+    """Answer a locate question with the object's full label."""
+    return locate_sentence(scene.by_name(name).label, point, decimals)
 
 
 def _cm(metres: float) -> str:

@@ -86,12 +86,13 @@ def generate_points(model, processor, images, questions, batch=16, question_firs
 
 
 @torch.no_grad()
-def answer_loss(model, builder, pixels_fn, questions, batch=16):
+def answer_loss(model, builder, pixels_fn, questions, batch=16, style='points'):
     """Mean teacher-forced loss over answer tokens, with the image each question gets."""
     total, count = 0.0, 0
     for start in range(0, len(questions), batch):
         chunk = questions[start:start + batch]
-        seqs = [builder.build([(q, localize.answer(p))]) for _, q, p, _ in chunk]
+        seqs = [builder.build([(q, localize.answer_text(p, q, style))])
+                for _, q, p, _ in chunk]
         ids, labels, mask = builder.collate(seqs)
         out = model(input_ids=ids, attention_mask=mask,
                     pixel_values=pixels_fn([i for i, _, _, _ in chunk]), labels=labels)
@@ -102,7 +103,7 @@ def answer_loss(model, builder, pixels_fn, questions, batch=16):
 
 
 @torch.no_grad()
-def attention_mass(model, builder, eval_set, questions, patch, batch=16):
+def attention_mass(model, builder, eval_set, questions, patch, batch=16, style='points'):
     """
     Mean attention mass on the asked object's patches, per decoder layer and head.
 
@@ -116,7 +117,7 @@ def attention_mass(model, builder, eval_set, questions, patch, batch=16):
         seqs, spans = [], []
         for _, q, p, _ in chunk:
             span = []
-            seqs.append(builder.build([(q, localize.answer(p))], span))
+            seqs.append(builder.build([(q, localize.answer_text(p, q, style))], span))
             spans.append(span[0])
         ids, labels, mask = builder.collate(seqs)
         out = model(input_ids=ids, attention_mask=mask, output_attentions=True,
@@ -140,7 +141,9 @@ def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     questions = eval_questions(eval_set)
     flags = pathlib.Path(model_dir) / 'grounding.json'
-    question_first = json.loads(flags.read_text())['question_first'] if flags.exists() else False
+    flags = json.loads(flags.read_text()) if flags.exists() else {}
+    question_first = flags.get('question_first', False)
+    style = flags.get('answer_style', 'points')
     result = {'model_class': type(model).__name__, 'eval_images': len(eval_set)}
     # Pipeline checks: image tokens = patches, pixels vary, projected tokens not collapsed.
     sample = processor(text=[processor.apply_chat_template(
@@ -181,13 +184,15 @@ def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict
     builder = localize.SequenceBuilder(processor.tokenizer, grid * grid, question_first)
     result['loss_real'] = answer_loss(model, builder,
                                       lambda idx: gdata.pixel_values(eval_set.rgb[idx]),
-                                      questions)
+                                      questions, style=style)
     shift = np.roll(np.arange(len(eval_set)), 1)
     result['loss_shuffled'] = answer_loss(
-        model, builder, lambda idx: gdata.pixel_values(eval_set.rgb[shift[idx]]), questions)
+        model, builder, lambda idx: gdata.pixel_values(eval_set.rgb[shift[idx]]), questions,
+        style=style)
     if eval_set.blank_rgb is not None:
         result['loss_blank'] = answer_loss(
-            model, builder, lambda idx: gdata.pixel_values(eval_set.blank_rgb[idx]), questions)
+            model, builder, lambda idx: gdata.pixel_values(eval_set.blank_rgb[idx]), questions,
+            style=style)
     return result
 
 

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from trace_ros.core.prompts import format_points
 from trace_ros.sim.objects import CATEGORIES
 from trace_train import tiny_vlm
+from trace_train.data.language import locate_sentence
 from trace_train.grounding import data as gdata
 from trace_train.grounding.dense import patch_features
 from transformers import AutoModelForImageTextToText, AutoProcessor, CLIPVisionModel
@@ -35,9 +36,22 @@ def question(colour: int, category: int) -> str:
     return f'Where is the {gdata.COLOUR_NAMES[colour]} {CATEGORIES[category]}?'
 
 
-def answer(point) -> str:
-    """Return the answer text for a normalized point."""
-    return format_points([point], 2)
+def answer(point, question_text: str | None = None) -> str:
+    """
+    Return the answer text for a normalized point.
+
+    A point list (``[(0.42, 0.55)]``), or with the question, TRACE's localization sentence
+    (``The red mug is at (0.420, 0.550).``, as the dataset pipeline writes it), so that the
+    TRACE fine-tuning stage starts from the readout it needs.
+    """
+    if question_text is None:
+        return format_points([point], 2)
+    return locate_sentence(question_text.removeprefix('Where is the ').removesuffix('?'), point)
+
+
+def answer_text(point, question_text: str, style: str) -> str:
+    """Return the answer in ``style``: 'points' (a point list) or 'trace' (a sentence)."""
+    return answer(point, question_text if style == 'trace' else None)
 
 
 def targets(labels, category, colour, min_pixels=MIN_PIXELS):
@@ -153,7 +167,8 @@ def patch_fractions(labels: np.ndarray, label: int, patch: int) -> np.ndarray:
     return hit.reshape(grid, patch, grid, patch).mean((1, 3)).reshape(-1)
 
 
-def sample_batch(dataset, idx, rng, builder, max_turns, augment=True, patch=None):
+def sample_batch(dataset, idx, rng, builder, max_turns, augment=True, patch=None,
+                 answer_style='points'):
     """
     Pixels and padded token tensors for images ``idx`` (random mirror, random objects).
 
@@ -168,7 +183,8 @@ def sample_batch(dataset, idx, rng, builder, max_turns, augment=True, patch=None
         qa = targets(labels[b], dataset.category[i], dataset.colour[i])
         rng.shuffle(qa)
         spans = []
-        seqs.append(builder.build([(q, answer(p)) for q, p, _ in qa[:max_turns]], spans))
+        seqs.append(builder.build([(q, answer_text(p, q, answer_style))
+                                   for q, p, _ in qa[:max_turns]], spans))
         if patch:
             for (start, end), (_, _, label) in zip(spans, qa[:max_turns]):
                 answers.append((b, start, end, patch_fractions(labels[b], label, patch)))
@@ -259,7 +275,8 @@ def train(args) -> dict:
         if lo < args.batch:
             order = rng.permutation(len(train_set))
         batch = sample_batch(train_set, order[lo:lo + args.batch], rng, builder,
-                             args.max_turns, patch=args.patch_size if sup else None)
+                             args.max_turns, patch=args.patch_size if sup else None,
+                             answer_style=args.answer_style)
         pixels, ids, labels, mask = batch[:4]
         fwd = model(input_ids=ids, attention_mask=mask, pixel_values=pixels, labels=labels,
                     output_attentions=sup)
@@ -296,7 +313,8 @@ def train(args) -> dict:
     model.save_pretrained(out)
     processor.save_pretrained(out)
     (out / 'tiny_vlm.json').write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + '\n')
-    (out / 'grounding.json').write_text(json.dumps({'question_first': args.question_first}))
+    (out / 'grounding.json').write_text(json.dumps({'question_first': args.question_first,
+                                                    'answer_style': args.answer_style}))
     metrics = {'args': vars(args), 'init_stats': stats, 'train_time_s': elapsed,
                'steps': step + 1,
                'images_per_s': seen / elapsed, 'answers_per_s': answers / elapsed,
@@ -334,6 +352,8 @@ def main(argv=None) -> None:
     p.add_argument('--warmup', type=int, default=50)
     p.add_argument('--question-first', action='store_true',
                    help='question before the image (then use --max-turns 1)')
+    p.add_argument('--answer-style', choices=('points', 'trace'), default='points',
+                   help="'points': [(x, y)]; 'trace': the dataset's 'The X is at (x, y).'")
     p.add_argument('--attn-sup', type=float, default=0.0,
                    help='weight of the training-time loss that steers decoder attention from '
                    'answer tokens to the patches of the asked object (0 = off)')

@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     parser.add_argument('--seed', type=int, default=1000, help='first scene seed')
     parser.add_argument('--relations', nargs='+', choices=('normal', 'hard'),
                         default=['normal', 'hard'])
-    parser.add_argument('--torch-threads', type=int, default=0,
+    parser.add_argument('--torch-threads', type=int, default=1,
                         help="trace_node's torch_threads (0: torch's default)")
     parser.add_argument('--domain-id', type=int, default=None)
     parser.add_argument('--out', default='out/bench_closed_loop')

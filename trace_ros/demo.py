@@ -25,6 +25,8 @@ def print_episode(episode) -> None:
     print(f'\n[scene {episode.seed}] {episode.instruction}')
     print(f'  reasoning of {episode.model_id}:\n    '
           + (episode.reasoning or '(none)').replace('\n', '\n    '))
+    if episode.attempts > 1:
+        print(f'  (asked {episode.attempts} times: trace_node had no fresh camera frame)')
     if episode.goal is None:
         print(f'  -> no goal: {episode.reason}')
         return

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train trace-tiny from nothing on CPU, as it was trained (docs/TRAINING.md): ~2.5 h on 2 cores.
 # Stages: render grounding scenes -> dense vision pretraining -> localization with attention
-# supervision (runs B, C, D) -> TRACE data -> CoR fine-tuning -> evaluation and probes.
+# supervision (runs B, C, D, E) -> TRACE data -> CoR fine-tuning -> evaluation and probes.
 # The stage budgets are wall-clock limits (--max-minutes), so step counts and weights depend on
 # the machine; the numbers in models/trace-tiny/README.md are from one run of these commands.
 # Usage: bash scripts/train_trace_tiny.sh [OUT]   (default out/trace_tiny_build)
@@ -31,10 +31,14 @@ python -m trace_train.grounding.localize --train $g/train.npz --init $g/loc_b \
 python -m trace_train.grounding.localize --train $g/train.npz --eval $g/eval.npz \
     --init $g/loc_c --vocab-corpus $out/data/llava_cor.json $out/data/llava_plain.json \
     --vocab-size 1024 --attn-sup 1 --out $g/loc_d --steps 1000 --batch 16 --max-minutes 34
-# Stage 3: TRACE fine-tuning, every answer with its Chain of Reasoning.
-python -m trace_train.finetune --model $g/loc_d --data $out/data --out $out/ft --method full \
-    --learning-rate 5e-4 --batch-size 8 --epochs 1.5 --cor-fraction 1 --threads 1 \
-    --logging-steps 20 --save-steps 500 --save-total-limit 1 --max-minutes 62
+# Run E: the readout again, in the dataset's locate sentence ("The red mug is at (x, y).").
+python -m trace_train.grounding.localize --train $g/train.npz --eval $g/eval.npz \
+    --init $g/loc_d --attn-sup 1 --answer-style trace --out $g/loc_e --steps 700 --batch 16 \
+    --max-minutes 25
+# Stage 3: TRACE fine-tuning, every answer with its Chain of Reasoning, projector frozen.
+python -m trace_train.finetune --model $g/loc_e --data $out/data --out $out/ft --method full \
+    --learning-rate 5e-4 --batch-size 8 --epochs 0.8 --cor-fraction 1 --threads 1 \
+    --freeze-projector --logging-steps 20 --save-steps 100000 --max-minutes 30
 # Scores: Where2Place-style accuracy, and whether the answers use the image.
 for split in sim_w2p sim_w2p_hard; do
     python -m trace_train.evaluate --data data/eval/$split --model $out/ft/final \

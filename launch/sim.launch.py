@@ -39,12 +39,6 @@ ARGUMENTS = trace_node_arguments('Namespace of the three nodes and their relativ
 ]
 
 
-def camera_transform():
-    """Return the sim camera's T_world_optical as [x, y, z, qx, qy, qz, qw]."""
-    pose = CameraConfig().camera().world_from_optical
-    return [float(v) for v in (*pose.translation, *pose.rotation)]
-
-
 def generate_launch_description():
     """Declare the arguments, start the sim, the executor and trace_node, then activate it."""
     config = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
@@ -74,5 +68,5 @@ def generate_launch_description():
         parameters=[{'target_frame': typed('world_frame', str),
                      'static_transform_parent': typed('world_frame', str),
                      'static_transform_child': typed('camera_frame', str),
-                     'static_transform': camera_transform()}])
+                     'static_transform': CameraConfig().camera().world_from_optical.as_list()}])
     return LaunchDescription(declare_arguments(ARGUMENTS) + [sim, executor] + trace)

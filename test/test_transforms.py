@@ -126,3 +126,12 @@ def test_quaternion_product_order():
     about_z, about_x = np.array([0, 0, half, half]), np.array([half, 0, 0, half])
     r = quat_to_matrix(quat_multiply(about_x, about_z))
     np.testing.assert_allclose(r @ [1, 0, 0], quat_to_matrix(about_x) @ [0, 1, 0], atol=1e-12)
+
+
+def test_as_list_is_the_static_transform_layout():
+    from trace_ros.ros.tf_source import static_transform_from_list
+    t = RigidTransform.from_translation_quaternion([0.1, -0.2, 1.5], [0.0, 0.0, 0.6, 0.8])
+    values = t.as_list()
+    assert values == pytest.approx([0.1, -0.2, 1.5, 0.0, 0.0, 0.6, 0.8])
+    assert all(type(v) is float for v in values)
+    assert static_transform_from_list(values).almost_equal(t)

@@ -17,6 +17,7 @@ import os
 import pathlib
 import random
 
+from PIL import Image
 from trace_ros.models import default_model_dir
 
 
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
         for seed in range(args.seed, args.seed + args.scenes):
             episode = loop.run(seed, relations=args.relations)
             print_episode(episode)
-            loop.save_frame(episode, out / f'scene{seed}.png')
+            Image.fromarray(episode.frame()).save(out / f'scene{seed}.png')
             episodes.append(episode)
     (out / 'episodes.json').write_text(json.dumps([e.summary() for e in episodes], indent=2))
     successes = sum(e.success for e in episodes)

@@ -153,6 +153,10 @@ class RigidTransform:
         return cls(np.asarray(quaternion, dtype=np.float64),
                    np.asarray(translation, dtype=np.float64))
 
+    def as_list(self) -> list:
+        """Return [x, y, z, qx, qy, qz, qw] (a static_transform parameter's layout)."""
+        return [float(v) for v in (*self.translation, *self.rotation)]
+
     @classmethod
     def from_rotation_matrix(cls, rotation, translation=(0.0, 0.0, 0.0)) -> 'RigidTransform':
         """From a 3x3 rotation matrix and a translation."""

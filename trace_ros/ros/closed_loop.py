@@ -16,7 +16,6 @@ import time
 from typing import List, Optional
 
 import numpy as np
-from PIL import Image as PilImage
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import MultiThreadedExecutor
@@ -85,12 +84,6 @@ class Episode:
         height = max(image.shape[0] for image in images)
         return np.concatenate([np.pad(image, ((0, height - image.shape[0]), (0, 0), (0, 0)))
                                for image in images], axis=1)
-
-
-def camera_transform() -> List[float]:
-    """Return the sim's default camera pose T_world_optical as [x, y, z, qx, qy, qz, qw]."""
-    pose = CameraConfig().camera().world_from_optical
-    return [float(v) for v in (*pose.translation, *pose.rotation)]
 
 
 def _seconds(duration) -> float:
@@ -168,7 +161,8 @@ class ClosedLoop:
             Parameter('target_frame', value=WORLD_FRAME),
             Parameter('static_transform_parent', value=WORLD_FRAME),
             Parameter('static_transform_child', value=CAMERA_FRAME),
-            Parameter('static_transform', value=camera_transform()),
+            Parameter('static_transform',
+                      value=CameraConfig().camera().world_from_optical.as_list()),
             # A CPU-rendered camera at a few Hz: frames are up to 1/rate + render time old.
             Parameter('max_frame_age', value=2.0 / rate + 1.0),
             Parameter('frame_wait_timeout', value=2.0 / rate + 1.0)])
@@ -261,10 +255,6 @@ class ClosedLoop:
             with op.lock:
                 episode.after = color_to_rgb(op.color)
         return episode
-
-    def save_frame(self, episode: Episode, path) -> None:
-        """Write the episode's side-by-side frame (before: answer; after: outcome)."""
-        PilImage.fromarray(episode.frame()).save(path)
 
     def close(self) -> None:
         """Shut trace_node down, stop spinning and shut the context down."""

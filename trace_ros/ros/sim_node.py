@@ -146,7 +146,7 @@ class SimNode(Node):
         task['frame_id'] = p['world_frame']
         self._task_pub = self.create_publisher(String, 'task', LATCHED)
         self._task_pub.publish(String(data=json.dumps(task)))
-        values = [round(float(v), 6) for v in (*t.translation, *t.rotation)]
+        values = [round(v, 6) for v in t.as_list()]
         self.get_logger().info(
             f'camera pose for trace_node: static_transform_parent: {p["world_frame"]}, '
             f'static_transform_child: {p["camera_frame"]}, static_transform: {values}')

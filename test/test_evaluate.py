@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 
 from trace_ros.core.where2place import load_questions, score_folder
-from trace_train.evaluate import main, probe_image, summarize
+from trace_train.evaluate import main, probe_image, reference_localization, summarize
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
 
@@ -37,6 +37,20 @@ def test_ground_truth_answers_score_one_and_official_mode_follows_the_official_s
     core = score_folder(str(DATA), {r['question_id']: r['text'] for r in rows}, official=True,
                         limit=5)
     assert official['official'] and official['accuracy'] == core.accuracy
+
+
+def test_reference_localization_measures_the_cor_reference_point():
+    questions = [q for q in load_questions(str(DATA))
+                 if q['goal_subtype'] == 'object reference'][:3]
+    x, y = questions[1]['reference_points'][0]
+    rows = [{'question_id': questions[0]['question_id'], 'text': questions[0]['cor']},
+            {'question_id': questions[1]['question_id'],
+             'text': f'2. Reference: the mug, at ({x + 0.1:.3f}, {y:.3f}).\nAnswer: [(0.5, 0.5)]'},
+            {'question_id': questions[2]['question_id'], 'text': 'Answer: [(0.5, 0.5)]'}]
+    result = reference_localization(str(DATA), rows)
+    assert result['questions'] == 3 and result['with_point'] == 2
+    assert result['within_0.05'] == 1 / 3
+    assert abs(result['median_distance'] - 0.05) < 0.002  # the mean of about 0 and 0.1
 
 
 def test_probe_images_are_blank_or_from_another_scene():

@@ -7,7 +7,9 @@ Where2Place-style evaluation of any trace_ros model backend: answers, accuracy, 
 writes ``answers.jsonl`` (text + latency), and scores it with the core metric
 (``trace_ros.core.where2place``; ``--official`` reproduces RoboPoint's scorer): accuracy,
 per-relation accuracy, parse-failure rate, latency, ``metrics.json``, ``summary.png`` (bars)
-and ``overlays.png`` (answers on images). ``--images blank|shuffled`` probes image use.
+and ``overlays.png`` (answers on images). Folders whose questions carry ``reference_points``
+(our sim sets) also get ``reference_localization``: how far the position a CoR gives for the
+reference object (step 2) is from the object. ``--images blank|shuffled`` probes image use.
 """
 
 import argparse
@@ -15,6 +17,7 @@ import collections
 import json
 import os
 import pathlib
+import re
 import time
 from typing import Dict, List, Optional
 
@@ -28,6 +31,7 @@ from trace_ros.core.where2place import load_mask, load_questions, mask_path, sco
 
 
 IMAGE_MODES = ('real', 'blank', 'shuffled')
+_POINT = re.compile(r'\(\s*([0-9.]+)\s*,\s*([0-9.]+)\s*\)')
 
 
 def load_image(folder: str, question: Dict) -> np.ndarray:
@@ -88,7 +92,33 @@ def summarize(folder: str, rows: List[Dict], official: bool = False,
             'per_relation': {k: float(np.mean(v)) for k, v in sorted(per_relation.items())},
             'scores': result.scores,
             'latency_p50_s': float(np.percentile(latencies, 50)),
-            'latency_p95_s': float(np.percentile(latencies, 95))}
+            'latency_p95_s': float(np.percentile(latencies, 95)),
+            'reference_localization': reference_localization(folder, rows)}
+
+
+def reference_localization(folder: str, rows: List[Dict], radius: float = 0.05) -> Dict:
+    """
+    How well the CoRs of ``rows`` place the instruction's reference object.
+
+    Over the questions with an object reference and a known ``reference_points``: the share
+    whose step-2 point is within ``radius`` (normalized) of the object, a missing point
+    counting as a miss, and the median distance of the points given.
+    """
+    questions = {q['question_id']: q for q in load_questions(folder)}
+    distances, asked = [], 0
+    for row in rows:
+        question = questions[row['question_id']]
+        if question.get('goal_subtype') != 'object reference' or \
+                not question.get('reference_points'):
+            continue
+        asked += 1
+        point = _POINT.search(parse_answer(row['text']).reference)
+        if point:
+            given = np.array([float(point.group(1)), float(point.group(2))])
+            distances.append(float(np.linalg.norm(given - question['reference_points'][0])))
+    return {'questions': asked, 'with_point': len(distances),
+            f'within_{radius}': sum(d <= radius for d in distances) / max(1, asked),
+            'median_distance': float(np.median(distances)) if distances else None}
 
 
 def plot(metrics: Dict, path: pathlib.Path) -> None:

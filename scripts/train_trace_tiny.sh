@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train trace-tiny from nothing on CPU, as it was trained (docs/TRAINING.md): ~2.5 h on 2 cores.
+# Train trace-tiny from nothing on CPU, as it was trained (docs/TRAINING.md): ~3 h on 2 cores.
 # Stages: render grounding scenes -> dense vision pretraining -> localization with attention
 # supervision (runs B, C, D, E) -> TRACE data -> CoR fine-tuning -> evaluation and probes.
 # The stage budgets are wall-clock limits (--max-minutes), so step counts and weights depend on
@@ -39,12 +39,18 @@ python -m trace_train.grounding.localize --train $g/train.npz --eval $g/eval.npz
 python -m trace_train.finetune --model $g/loc_e --data $out/data --out $out/ft --method full \
     --learning-rate 5e-4 --batch-size 8 --epochs 0.8 --cor-fraction 1 --threads 1 \
     --freeze-projector --logging-steps 20 --save-steps 100000 --max-minutes 30
+# Stage 3, second part: one more epoch of the same data at lr 3e-4 (a fresh cosine schedule).
+python -m trace_train.finetune --model $out/ft/final --data $out/data --out $out/ft2 \
+    --method full --learning-rate 3e-4 --batch-size 8 --epochs 1.0 --cor-fraction 1 \
+    --threads 1 --freeze-projector --logging-steps 50 --save-steps 100000 --max-minutes 40
 # Scores: Where2Place-style accuracy, and whether the answers use the image.
 for split in sim_w2p sim_w2p_hard; do
-    python -m trace_train.evaluate --data data/eval/$split --model $out/ft/final \
+    python -m trace_train.evaluate --data data/eval/$split --model $out/ft2/final \
         --out $out/eval_$split --device cpu --max-new-tokens 320
 done
-python -m trace_train.evaluate --data data/eval/sim_w2p --model $out/ft/final \
+python -m trace_train.evaluate --data data/eval/sim_w2p --model $out/ft2/final \
     --out $out/eval_sim_w2p_shuffled --device cpu --max-new-tokens 320 --images shuffled
-python -m trace_train.probe --model $out/ft/final --data data/eval/sim_w2p \
-    --out $out/probe.json
+for part in reference points; do
+    python -m trace_train.probe --model $out/ft2/final --data data/eval/sim_w2p --part $part \
+        --out $out/probe_$part.json
+done

@@ -74,7 +74,8 @@ def token_losses(model, collator: ChatCollator, image: np.ndarray, prompt: str, 
 
 def probe(model_dir: str, folder: str, style: str = 'cor', part: str = 'reply',
           limit: int | None = None) -> dict:
-    """Mean answer loss per image mode over the folder's questions, and the gaps to real.
+    """
+    Mean answer loss per image mode over the folder's questions, and the gaps to real.
 
     ``loss_by_decimal_place`` splits the coordinate digits' loss by place (1: tenths, ...).
     """

@@ -19,6 +19,7 @@ from PIL import Image
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from trace_ros.core.parsing import step_spans
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_questions
 from trace_train.evaluate import IMAGE_MODES, probe_image
@@ -26,7 +27,6 @@ from trace_train.finetune import ChatCollator
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 _DIGITS_AFTER_POINT = re.compile(r'(?<=\d\.)\d+')
-_REFERENCE_STEP = re.compile(r'^2\. Reference:.*$', re.MULTILINE)
 PARTS = ('reply', 'points', 'reference')
 
 
@@ -35,10 +35,10 @@ def scored_spans(reply: str, part: str) -> list[tuple[int, int]]:
     if part == 'reply':
         return [(0, len(reply))]
     if part == 'reference':
-        step = _REFERENCE_STEP.search(reply)
+        step = step_spans(reply).get('reference')
         if step is None:
             raise ValueError(f'no CoR reference step in the reply: {reply[:80]!r}')
-        begin, end = step.span()
+        begin, end = step
     else:
         begin, end = 0, len(reply)
     return [m.span() for m in _DIGITS_AFTER_POINT.finditer(reply, begin, end)]

@@ -196,6 +196,10 @@ def test_ablation_trains_evaluates_and_plots_each_fraction(data_dir, model_dir, 
     summary = json.loads((tmp_path / 'cor_1' / 'train_summary.json').read_text())
     assert summary['steps'] == 2
     assert (tmp_path / 'ablation.png').stat().st_size > 0
+    assert (tmp_path / 'ablation_amount.png').stat().st_size > 0
+    seen = 2 * summary['args']['batch_size']  # 2 steps
+    assert ablation.cor_samples_seen(tmp_path / 'cor_1') == seen
+    assert ablation.cor_samples_seen(tmp_path / 'cor_0') == 0
     assert ablation.main(args) == results  # finished fractions are loaded, not retrained
 
 

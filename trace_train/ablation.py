@@ -7,6 +7,8 @@ data budget, only the share of reasoning changes), evaluates every model on each
 folder (the CoR prompt, or the answer-only prompt for fraction 0), and plots accuracy against
 the fraction (``ablation.png``, ``ablation.json``). Finished fractions are skipped, so runs on
 disjoint fractions may go in parallel into one ``--out`` and a last call plots them all.
+``ablation_amount.png`` plots accuracy against the number of CoR answers trained on, for this
+run and the earlier ablation folders given with ``--compare`` (other data budgets).
 """
 
 import argparse
@@ -41,6 +43,39 @@ def run_fraction(args, fraction: float) -> dict:
     return result
 
 
+def cor_samples_seen(run: pathlib.Path) -> float:
+    """Return how many CoR answers a fraction's fine-tuning trained on (its train summary)."""
+    summary = json.loads((run / 'train_summary.json').read_text())
+    args = summary['args']
+    seen = summary['steps'] * args['batch_size'] * args['grad_accum']
+    return seen * summary['cor_samples'] / summary['samples']
+
+
+def plot_amount(folders: list, path: pathlib.Path) -> None:
+    """Accuracy against the CoR answers trained on; one line per folder and eval split."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    figure, axis = pyplot.subplots(figsize=(5.5, 3.6))
+    for colour, folder in enumerate(map(pathlib.Path, folders)):
+        runs = sorted(((json.loads(p.read_text()), p.parent)
+                       for p in folder.glob('cor_*/result.json')
+                       if (p.parent / 'train_summary.json').exists()),
+                      key=lambda run: run[0]['cor_fraction'])
+        for split, style in zip(runs[0][0]['accuracy'] if runs else [], ('o-', 's--', '^:')):
+            axis.plot([cor_samples_seen(run) for _, run in runs],
+                      [100 * result['accuracy'][split] for result, _ in runs], style,
+                      color=f'C{colour}', label=f'{folder.name}: {split}')
+    axis.set_xlabel('CoR answers trained on')
+    axis.set_ylabel('accuracy (%)')
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
 def plot(results: list, path: pathlib.Path) -> None:
     """Accuracy per eval folder against the CoR fraction."""
     import matplotlib
@@ -70,6 +105,8 @@ def main(argv=None) -> list:
     parser.add_argument('--fractions', type=float, nargs='+', default=[0.0, 0.5, 1.0])
     parser.add_argument('--eval', nargs='+', default=list(DEFAULT_EVAL))
     parser.add_argument('--eval-limit', type=int, default=None, help='first N questions only')
+    parser.add_argument('--compare', nargs='*', default=[],
+                        help='earlier ablation folders for ablation_amount.png')
     args, args.finetune_args = parser.parse_known_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,6 +114,7 @@ def main(argv=None) -> list:
     done = [json.loads(p.read_text()) for p in sorted(out.glob('cor_*/result.json'))]
     (out / 'ablation.json').write_text(json.dumps(done, indent=2) + '\n')
     plot(done, out / 'ablation.png')
+    plot_amount([out, *args.compare], out / 'ablation_amount.png')
     print(json.dumps(results, indent=2))
     return results
 

@@ -4,9 +4,10 @@ import json
 import pathlib
 
 import numpy as np
-
+import pytest
 from trace_ros.core.where2place import load_questions, score_folder
-from trace_train.evaluate import main, probe_image, reference_localization, summarize
+from trace_train.evaluate import (bootstrap_interval, main, probe_image,
+                                  reference_localization, summarize)
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
 
@@ -61,3 +62,14 @@ def test_probe_images_are_blank_or_from_another_scene():
     assert blank.shape == real.shape and len(np.unique(blank.reshape(-1, 3), axis=0)) == 1
     assert questions[len(questions) // 2]['image'] != questions[0]['image']
     assert shuffled.shape == real.shape and not np.array_equal(shuffled, real)
+
+
+def test_bootstrap_interval_covers_the_mean_and_pairs_differences():
+    scores = [0.0, 1.0] * 50
+    low, high = bootstrap_interval(scores)
+    assert 0.3 < low < 0.5 < high < 0.7
+    assert bootstrap_interval(scores, scores) == [0.0, 0.0]
+    low, high = bootstrap_interval([1.0] * 100, [0.0] * 100)
+    assert low == high == 1.0
+    with pytest.raises(ValueError):
+        bootstrap_interval([1.0], [1.0, 0.0])

@@ -200,6 +200,10 @@ def test_ablation_trains_evaluates_and_plots_each_fraction(data_dir, model_dir, 
     seen = 2 * summary['args']['batch_size']  # 2 steps
     assert ablation.cor_samples_seen(tmp_path / 'cor_1') == seen
     assert ablation.cor_samples_seen(tmp_path / 'cor_0') == 0
+    done = json.loads((tmp_path / 'ablation.json').read_text())
+    low, high = done[1]['vs_answer_only']['sim_w2p']['ci95']
+    assert low <= done[1]['vs_answer_only']['sim_w2p']['difference'] <= high
+    assert done[0]['vs_answer_only']['sim_w2p'] == {'difference': 0.0, 'ci95': [0.0, 0.0]}
     assert ablation.main(args) == results  # finished fractions are loaded, not retrained
 
 

@@ -43,6 +43,32 @@ def run_fraction(args, fraction: float) -> dict:
     return result
 
 
+def split_scores(run: pathlib.Path, split: str) -> dict:
+    """Return the per-question scores of one fraction's evaluation on ``split``."""
+    return json.loads((run / f'eval_{split}' / 'metrics.json').read_text())['scores']
+
+
+def add_differences(out: pathlib.Path, results: list) -> None:
+    """
+    Add each fraction's accuracy difference to answer-only with its 95 % interval.
+
+    Paired over the questions both answered (``evaluate.bootstrap_interval``); needs the
+    answer-only fraction (0) in ``out``.
+    """
+    if not any(r['cor_fraction'] == 0 for r in results):
+        return
+    for result in results:
+        run = out / f'cor_{result["cor_fraction"]:g}'
+        result['vs_answer_only'] = {}
+        for split in result['accuracy']:
+            mine, base = split_scores(run, split), split_scores(out / 'cor_0', split)
+            keys = sorted(set(mine) & set(base))
+            pairs = [(mine[k], base[k]) for k in keys]
+            result['vs_answer_only'][split] = {
+                'difference': sum(a - b for a, b in pairs) / max(1, len(pairs)),
+                'ci95': evaluate.bootstrap_interval(*zip(*pairs)) if pairs else None}
+
+
 def cor_samples_seen(run: pathlib.Path) -> float:
     """Return how many CoR answers a fraction's fine-tuning trained on (its train summary)."""
     summary = json.loads((run / 'train_summary.json').read_text())
@@ -112,6 +138,7 @@ def main(argv=None) -> list:
     out.mkdir(parents=True, exist_ok=True)
     results = [run_fraction(args, f) for f in args.fractions]
     done = [json.loads(p.read_text()) for p in sorted(out.glob('cor_*/result.json'))]
+    add_differences(out, done)
     (out / 'ablation.json').write_text(json.dumps(done, indent=2) + '\n')
     plot(done, out / 'ablation.png')
     plot_amount([out, *args.compare], out / 'ablation_amount.png')

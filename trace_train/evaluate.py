@@ -6,7 +6,8 @@ Where2Place-style evaluation of any trace_ros model backend: answers, accuracy, 
 ``masks/``, ``point_questions.jsonl``; the real Where2Place download works unchanged),
 writes ``answers.jsonl`` (text + latency), and scores it with the core metric
 (``trace_ros.core.where2place``; ``--official`` reproduces RoboPoint's scorer): accuracy,
-per-relation accuracy, parse-failure rate, latency, ``metrics.json``, ``summary.png`` (bars)
+per-relation accuracy, a 95 % bootstrap interval of the accuracy over the questions,
+parse-failure rate, latency, ``metrics.json``, ``summary.png`` (bars)
 and ``overlays.png`` (answers on images). Folders whose questions carry ``reference_points``
 (our sim sets) also get ``reference_localization``: how far the position a CoR gives for the
 reference object (step 2) is from the object. ``--images blank|shuffled`` probes image use.
@@ -87,6 +88,7 @@ def summarize(folder: str, rows: List[Dict], official: bool = False,
             per_relation[row['category'] or 'all'].append(score)
     latencies = np.array([r['latency_s'] for r in rows]) if rows else np.zeros(1)
     return {'accuracy': result.accuracy, 'num_questions': result.num_questions,
+            'accuracy_ci95': bootstrap_interval(list(result.scores.values())),
             'scored': len(result.scores), 'official': official,
             'parse_failure_rate': len(result.parse_failures) / max(1, result.num_questions),
             'per_relation': {k: float(np.mean(v)) for k, v in sorted(per_relation.items())},
@@ -94,6 +96,25 @@ def summarize(folder: str, rows: List[Dict], official: bool = False,
             'latency_p50_s': float(np.percentile(latencies, 50)),
             'latency_p95_s': float(np.percentile(latencies, 95)),
             'reference_localization': reference_localization(folder, rows)}
+
+
+def bootstrap_interval(scores, other=None, resamples: int = 5000, seed: int = 0) -> List[float]:
+    """
+    Return the 95 % bootstrap interval of the mean of ``scores`` over questions.
+
+    With ``other`` (the same questions' scores of another model, in the same order), the
+    interval of the paired difference of the means (scores - other).
+    """
+    values = np.asarray(scores, dtype=float)
+    if other is not None:
+        other = np.asarray(other, dtype=float)
+        if other.shape != values.shape:
+            raise ValueError(f'paired scores differ in length: {values.shape} vs {other.shape}')
+        values = values - other
+    if not len(values):
+        return [float('nan'), float('nan')]
+    rows = np.random.default_rng(seed).integers(0, len(values), (resamples, len(values)))
+    return np.percentile(values[rows].mean(1), [2.5, 97.5]).tolist()
 
 
 def reference_localization(folder: str, rows: List[Dict], radius: float = 0.05) -> Dict:

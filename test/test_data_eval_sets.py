@@ -77,3 +77,13 @@ def test_loads_with_hugging_face_datasets():
     row = dataset[0]
     assert row['image'].size == (640, 480) and row['mask'].size == (640, 480)
     assert row['category'] in HARD_RELATIONS and row['question_id'] == 0
+
+
+def test_validation_set_is_not_committed_and_uses_other_scenes(tmp_path):
+    from trace_train.data.make_eval_sets import COMMITTED
+    assert set(COMMITTED) == set(SETS) and 'sim_w2p_val' in EVAL_SETS
+    config, count = EVAL_SETS['sim_w2p_val']
+    assert count == 300 and not (ROOT / 'sim_w2p_val').exists()
+    questions = write_where2place(tmp_path, config, 3)
+    committed = {q['scene_seed'] for q in load_questions(str(ROOT / 'sim_w2p'))}
+    assert len(questions) == 3 and not {q['scene_seed'] for q in questions} & committed

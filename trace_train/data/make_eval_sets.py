@@ -12,7 +12,10 @@ region). One question per scene, relations taken in turn so each is equally repr
 
 * ``sim_w2p``: 100 questions over the training relations (scenes never used in training);
 * ``sim_w2p_hard``: 50 questions over the relations held out of training, 'between' and
-  'closest free space' (like W2P-hard, whose relation types training never saw).
+  'closest free space' (like W2P-hard, whose relation types training never saw);
+* ``sim_w2p_val`` (not committed, ``--only sim_w2p_val``, 10 MB): 300 questions like sim_w2p
+  from other held-out scenes, for choosing between models without tuning on sim_w2p. On 100
+  questions a model's accuracy has a 95 % interval of about +-9 points; on 300, about +-5.
 """
 
 import argparse
@@ -30,7 +33,9 @@ from trace_train.data.samples import DataConfig, make_scene_samples
 EVAL_SETS = {
     'sim_w2p': (DataConfig(seed=0, split='eval', relations=TRAIN_RELATIONS), 100),
     'sim_w2p_hard': (DataConfig(seed=0, split='hard', relations=HARD_RELATIONS), 50),
+    'sim_w2p_val': (DataConfig(seed=1, split='eval', relations=TRAIN_RELATIONS), 300),
 }
+COMMITTED = ('sim_w2p', 'sim_w2p_hard')
 IMAGE_QUALITY, MASK_QUALITY = 80, 90
 MAX_TRIES = 30  # scenes tried for one relation before it is skipped for that question
 
@@ -87,7 +92,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Command line (module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('--out', default='data/eval')
-    parser.add_argument('--only', nargs='+', choices=list(EVAL_SETS), default=list(EVAL_SETS))
+    parser.add_argument('--only', nargs='+', choices=list(EVAL_SETS), default=list(COMMITTED))
     args = parser.parse_args(argv)
     for name in args.only:
         config, count = EVAL_SETS[name]

@@ -205,6 +205,11 @@ def test_ablation_trains_evaluates_and_plots_each_fraction(data_dir, model_dir, 
     assert low <= done[1]['vs_answer_only']['sim_w2p']['difference'] <= high
     assert done[0]['vs_answer_only']['sim_w2p'] == {'difference': 0.0, 'ci95': [0.0, 0.0]}
     assert ablation.main(args) == results  # finished fractions are loaded, not retrained
+    first = (tmp_path / 'cor_1' / 'eval_sim_w2p' / 'metrics.json').stat().st_mtime_ns
+    more = ablation.main(args + ['--eval', str(ROOT / 'data' / 'eval' / 'sim_w2p_hard')])
+    assert all(set(r['accuracy']) == {'sim_w2p', 'sim_w2p_hard'} for r in more)
+    assert [r['accuracy']['sim_w2p'] for r in more] == [r['accuracy']['sim_w2p'] for r in results]
+    assert (tmp_path / 'cor_1' / 'eval_sim_w2p' / 'metrics.json').stat().st_mtime_ns == first
 
 
 def test_reference_targets_are_the_point_tokens_and_the_patches_around_it(model_dir):

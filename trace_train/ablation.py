@@ -5,8 +5,9 @@ The TRACE ablation: accuracy against the fraction of training answers that carry
 fine-tunes ``BASE`` once per fraction on the same samples (``finetune --cor-fraction``: the same
 data budget, only the share of reasoning changes), evaluates every model on each ``--eval``
 folder (the CoR prompt, or the answer-only prompt for fraction 0), and plots accuracy against
-the fraction (``ablation.png``, ``ablation.json``). Finished fractions are skipped, so runs on
-disjoint fractions may go in parallel into one ``--out`` and a last call plots them all.
+the fraction (``ablation.png``, ``ablation.json``). Finished fractions are skipped (an ``--eval``
+folder added later is evaluated alone), so runs on disjoint fractions may go in parallel into
+one ``--out`` and a last call plots them all.
 ``ablation_amount.png`` plots accuracy against the number of CoR answers trained on, for this
 run and the earlier ablation folders given with ``--compare`` (other data budgets).
 """
@@ -24,15 +25,17 @@ def run_fraction(args, fraction: float) -> dict:
     """Fine-tune and evaluate one fraction (or load its results); return its accuracies."""
     run = pathlib.Path(args.out) / f'cor_{fraction:g}'
     result_file = run / 'result.json'
-    if result_file.exists():
-        return json.loads(result_file.read_text())
-    if not (run / 'final').exists():
-        finetune.main(['--model', args.model, '--data', *args.data, '--out', str(run),
-                       '--cor-fraction', str(fraction), *args.finetune_args])
     style = 'plain' if fraction == 0 else 'cor'
     result = {'cor_fraction': fraction, 'prompt_style': style, 'accuracy': {}}
+    if result_file.exists():  # evaluate only the folders it was not evaluated on
+        result = json.loads(result_file.read_text())
+    elif not (run / 'final').exists():
+        finetune.main(['--model', args.model, '--data', *args.data, '--out', str(run),
+                       '--cor-fraction', str(fraction), *args.finetune_args])
     for folder in args.eval:
         name = pathlib.Path(folder).name
+        if name in result['accuracy']:
+            continue
         metrics = evaluate.main(['--data', folder, '--out', str(run / f'eval_{name}'),
                                  '--model', str(run / 'final'), '--device', 'cpu',
                                  '--prompt-style', style, '--max-new-tokens', '320',
@@ -41,6 +44,12 @@ def run_fraction(args, fraction: float) -> dict:
         result[f'parse_failure_rate_{name}'] = metrics['parse_failure_rate']
     result_file.write_text(json.dumps(result, indent=2) + '\n')
     return result
+
+
+def common_splits(results: list) -> list:
+    """Return the eval folders every result was evaluated on, in the first one's order."""
+    return [name for name in (results[0]['accuracy'] if results else {})
+            if all(name in result['accuracy'] for result in results)]
 
 
 def split_scores(run: pathlib.Path, split: str) -> dict:
@@ -88,7 +97,8 @@ def plot_amount(folders: list, path: pathlib.Path) -> None:
                        for p in folder.glob('cor_*/result.json')
                        if (p.parent / 'train_summary.json').exists()),
                       key=lambda run: run[0]['cor_fraction'])
-        for split, style in zip(runs[0][0]['accuracy'] if runs else [], ('o-', 's--', '^:')):
+        for split, style in zip(common_splits([result for result, _ in runs]),
+                                ('o-', 's--', '^:')):
             axis.plot([cor_samples_seen(run) for _, run in runs],
                       [100 * result['accuracy'][split] for result, _ in runs], style,
                       color=f'C{colour}', label=f'{folder.name}: {split}')
@@ -109,7 +119,7 @@ def plot(results: list, path: pathlib.Path) -> None:
     from matplotlib import pyplot
     results = sorted(results, key=lambda r: r['cor_fraction'])
     figure, axis = pyplot.subplots(figsize=(4.5, 3.2))
-    for name in results[0]['accuracy']:
+    for name in common_splits(results):
         axis.plot([r['cor_fraction'] for r in results],
                   [100 * r['accuracy'][name] for r in results], marker='o', label=name)
     axis.set_xlabel('fraction of training answers with CoR')

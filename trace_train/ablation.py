@@ -91,7 +91,7 @@ def plot_amount(folders: list, path: pathlib.Path) -> None:
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot
-    figure, axis = pyplot.subplots(figsize=(5.5, 3.6))
+    figure, axis = pyplot.subplots(figsize=(8.0, 3.8))
     for colour, folder in enumerate(map(pathlib.Path, folders)):
         runs = sorted(((json.loads(p.read_text()), p.parent)
                        for p in folder.glob('cor_*/result.json')
@@ -106,7 +106,7 @@ def plot_amount(folders: list, path: pathlib.Path) -> None:
     axis.set_ylabel('accuracy (%)')
     axis.set_ylim(bottom=0)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.02, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)

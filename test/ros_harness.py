@@ -116,6 +116,10 @@ class SyntheticCamera:
             setattr(info, key, value)
         return info
 
+    def connected(self) -> bool:
+        """Return whether every camera topic has a subscriber (trace_node's)."""
+        return all(pub.get_subscription_count() > 0 for pub in self._pubs.values())
+
     def publish_once(self) -> None:
         """Publish one synchronized frame stamped now (+ stamp_offset)."""
         if self.paused:
@@ -168,6 +172,10 @@ class Session:
         assert self.client.wait_until(
             lambda: self.client.node.count_subscribers('instruction') > 0, 60.0), \
             'trace_node did not come up: ' + (pathlib.Path(log_dir) / 'trace_node.log').read_text()
+        if camera_running:  # the first question must not race the camera's discovery
+            assert self.client.wait_until(self.camera.connected, 30.0), 'camera not matched'
+            published = self.camera.published
+            assert self.client.wait_until(lambda: self.camera.published >= published + 3, 10.0)
 
     def ask(self, instruction: str, timeout: float = 20.0) -> PlacementResult:
         before = len(self.results)

@@ -219,3 +219,30 @@ def test_written_points_stay_in_their_pixels_at_any_width(width):
     written = [pixel_point((0, u), width, width, decimals)[0] for u in columns]
     np.testing.assert_array_equal(np.floor(np.array(written) * width), columns)
     assert np.floor(float(f'{written[-1]:.{decimals}f}') * width) == width - 1
+
+
+def test_interior_points_follow_from_the_mask_alone():
+    from trace_train.data.samples import interior_pixels
+    mask = np.zeros((30, 50), bool)
+    mask[5:26, 10:41] = True  # rows 5-25, columns 10-40: centre (15, 25)
+    pixels = interior_pixels(mask, 5)
+    assert pixels[0].tolist() == [15, 25]
+    assert pixels[1].tolist() in ([5, 10], [5, 40], [25, 10], [25, 40])  # a corner
+    assert len({tuple(p) for p in pixels.tolist()}) == 5 and mask[pixels[:, 0], pixels[:, 1]].all()
+    assert (interior_pixels(mask, 5) == pixels).all()
+    with pytest.raises(ValueError):
+        DataConfig(point_order='sorted')
+
+
+def test_interior_point_order_in_generated_samples():
+    config = DataConfig(width=224, height=168, questions_per_scene=4, point_order='interior')
+    first, again = make_scene_samples(config, 0), make_scene_samples(config, 0)
+    placed = placements(first)
+    assert placed and [s.record['points'] for s in placed] == \
+        [s.record['points'] for s in placements(again)]
+    for sample in placed:
+        height, width = sample.mask.shape
+        points = np.array(sample.record['points'])
+        assert sample.mask[(points[:, 1] * height).astype(int),
+                           (points[:, 0] * width).astype(int)].all()
+        assert 'the most interior point of the target area first' in sample.record['cor']

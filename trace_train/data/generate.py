@@ -32,7 +32,8 @@ from PIL import Image
 from tqdm import tqdm
 from trace_ros.core.prompts import build_prompt
 from trace_train.data.relations import RELATIONS, TRAIN_RELATIONS
-from trace_train.data.samples import DataConfig, make_scene_samples, SceneSamples
+from trace_train.data.samples import (DataConfig, make_scene_samples, POINT_ORDERS,
+                                      SceneSamples)
 
 LABELS_JSON_VERSION = 1
 
@@ -195,13 +196,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--camera-jitter', type=float, default=DataConfig.camera_jitter)
     parser.add_argument('--no-shadows', action='store_true')
     parser.add_argument('--jpeg-quality', type=int, default=95)
+    parser.add_argument('--point-order', choices=POINT_ORDERS, default='random',
+                        help="answer points: 'random' pixels of the target mask, or "
+                        "'interior' (its most interior pixel, then farthest-point order)")
     parser.add_argument('--no-masks', action='store_true')
     parser.add_argument('--dense', action='store_true', help='save per-pixel object labels')
     args = parser.parse_args(argv)
     config = DataConfig(seed=args.seed, split=args.split, width=args.size[0],
                         height=args.size[1], relations=tuple(args.relations),
                         questions_per_scene=args.questions, locate_per_scene=args.locate,
-                        camera_jitter=args.camera_jitter, shadows=not args.no_shadows)
+                        camera_jitter=args.camera_jitter, shadows=not args.no_shadows,
+                        point_order=args.point_order)
     options = OutputOptions(args.jpeg_quality, not args.no_masks, args.dense)
     stats = generate(config, args.out, args.scenes, args.workers, args.chunk_size, options)
     run = stats['run']

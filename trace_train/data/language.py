@@ -160,11 +160,18 @@ def chain_of_reasoning(scene: Scene, relation: str, references: Sequence[str],
                        held: Optional[str], facts: Dict[str, float],
                        reference_points: Sequence[Sequence[float]],
                        surface_point: Sequence[float], target_box: Sequence[float],
-                       points: np.ndarray) -> str:
-    """Write the full CoR answer (four steps and the answer list) in the canonical format."""
+                       points: np.ndarray, point_order: str = 'random') -> str:
+    """
+    Write the full CoR answer (four steps and the answer list) in the canonical format.
+
+    ``point_order`` 'interior' says how the points were chosen (samples.interior_pixels).
+    """
+    coordinates = f'{len(points)} points spread over the visible part of the target area'
+    if point_order == 'interior':
+        coordinates = (f'{len(points)} points, the most interior point of the target area '
+                       'first, then each farthest from those before')
     return format_cor_answer(
         goal_subtype(relation),
         reference_text(scene, relation, references, reference_points, surface_point),
         target_area_text(scene, relation, references, held, facts),
-        points, target_box=target_box,
-        coordinates=f'{len(points)} points spread over the visible part of the target area')
+        points, target_box=target_box, coordinates=coordinates)

@@ -37,6 +37,9 @@ _TAN_HALF_HFOV = math.tan(math.radians(DEFAULT_CAMERA.fovy_deg) / 2) * (
     DEFAULT_CAMERA.width / DEFAULT_CAMERA.height)
 
 
+POINT_ORDERS = ('random', 'interior')
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """
@@ -66,6 +69,7 @@ class DataConfig:
     min_region_area: float = 0.002  # m^2
     shadows: bool = True
     num_objects: int = 0
+    point_order: str = 'random'  # 'interior': answer points that follow from the mask alone
 
     def __post_init__(self):
         unknown = set(self.relations) - set(RELATIONS)
@@ -73,6 +77,8 @@ class DataConfig:
             raise ValueError(f'relations must be a non-empty subset of {tuple(RELATIONS)}')
         if not 1 <= self.min_points <= self.max_points:
             raise ValueError('need 1 <= min_points <= max_points')
+        if self.point_order not in POINT_ORDERS:
+            raise ValueError(f'point_order must be one of {POINT_ORDERS}')
 
     @property
     def decimals(self) -> int:
@@ -140,6 +146,33 @@ def object_point(mask: np.ndarray) -> Tuple[int, int]:
     rows, cols = np.nonzero(mask)
     best = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)
     return int(rows[best]), int(cols[best])
+
+
+def interior_pixels(mask: np.ndarray, count: int) -> np.ndarray:
+    """
+    Return ``count`` (row, col) of the mask that follow from the mask alone.
+
+    The first is the most interior pixel (the last to survive repeated erosion, nearest to the
+    survivors' centroid); each next one is the pixel farthest from those chosen (farthest-point
+    order; ties go to the first in row-major order).
+    """
+    core = mask
+    while True:
+        inner = erode(core, 1)
+        if not inner.any():
+            break
+        core = inner
+    rows, cols = np.nonzero(core)
+    centre = np.array([rows.mean(), cols.mean()])
+    first = int(np.argmin((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2))
+    rows_all, cols_all = np.nonzero(mask)
+    pixels = np.column_stack([rows_all, cols_all]).astype(float)
+    chosen = [int(np.flatnonzero((rows_all == rows[first]) & (cols_all == cols[first]))[0])]
+    nearest = ((pixels - pixels[chosen[0]]) ** 2).sum(1)
+    while len(chosen) < count:
+        chosen.append(int(np.argmax(nearest)))
+        nearest = np.minimum(nearest, ((pixels - pixels[chosen[-1]]) ** 2).sum(1))
+    return np.column_stack([rows_all[chosen], cols_all[chosen]])
 
 
 def sample_pixels(mask: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -225,7 +258,10 @@ def _draw(ctx: _Context, relation: str, rng: np.random.Generator, posed: set) ->
     count = int(rng.integers(config.min_points, config.max_points + 1))
     if mask.sum() < config.min_region_pixels * width * height or eroded.sum() < count:
         raise NoRegion('few_pixels')
-    pixels = sample_pixels(eroded, count, rng)
+    if config.point_order == 'interior':
+        pixels = interior_pixels(eroded, count)
+    else:
+        pixels = sample_pixels(eroded, count, rng)
     points = np.array([pixel_point(p, width, height, config.decimals) for p in pixels])
     box = normalized_box(mask)
     box = (math.floor(box[0] * 100) / 100, math.floor(box[1] * 100) / 100,
@@ -233,7 +269,7 @@ def _draw(ctx: _Context, relation: str, rng: np.random.Generator, posed: set) ->
     reference_points = [ctx.point(r) for r in references]
     cor = language.chain_of_reasoning(scene, relation, references, held, facts,
                                       reference_points, ctx.surface_point(relation), box,
-                                      points)
+                                      points, config.point_order)
     posed.add((relation, references, held))
     record = {
         'kind': 'placement', 'relation': relation, 'goal_subtype': goal_subtype(relation),

@@ -162,12 +162,12 @@ def interior_pixels(mask: np.ndarray, count: int) -> np.ndarray:
         if not inner.any():
             break
         core = inner
-    rows, cols = np.nonzero(core)
-    centre = np.array([rows.mean(), cols.mean()])
-    first = int(np.argmin((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2))
     rows_all, cols_all = np.nonzero(mask)
     pixels = np.column_stack([rows_all, cols_all]).astype(float)
-    chosen = [int(np.flatnonzero((rows_all == rows[first]) & (cols_all == cols[first]))[0])]
+    in_core = core[rows_all, cols_all]
+    centre = pixels[in_core].mean(0)
+    to_centre = np.where(in_core, ((pixels - centre) ** 2).sum(1), np.inf)
+    chosen = [int(np.argmin(to_centre))]
     nearest = ((pixels - pixels[chosen[0]]) ** 2).sum(1)
     while len(chosen) < count:
         chosen.append(int(np.argmax(nearest)))

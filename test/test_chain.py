@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 from trace_ros.core.where2place import load_mask, load_questions, mask_path, score_answer
-from trace_train.chain import box_iou, given_steps, main, target_box
+from trace_train.chain import box_iou, given_steps, main, target_box, target_centre
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
 COR = ('1. Goal subtype: object reference.\n2. Reference: the red mug, at (0.217, 0.568).\n'
@@ -15,6 +15,9 @@ COR = ('1. Goal subtype: object reference.\n2. Reference: the red mug, at (0.217
 def test_target_box_given_steps_and_iou():
     assert target_box(COR) == (0.19, 0.45, 0.32, 0.55)
     assert target_box('3. Target area: the empty left part.\nAnswer: [(0.2, 0.3)]') is None
+    assert target_centre(COR) is None
+    assert target_centre(COR.replace('x 0.19-0.32, y 0.45-0.55', 'centred at (0.25, 0.5)')) \
+        == (0.25, 0.5)
     assert given_steps(COR, 0) == ''
     assert given_steps(COR, 2) == COR.split('\n', 2)[0] + '\n' + COR.split('\n')[1] + '\n'
     with pytest.raises(ValueError):

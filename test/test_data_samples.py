@@ -224,12 +224,17 @@ def test_written_points_stay_in_their_pixels_at_any_width(width):
 def test_interior_points_follow_from_the_mask_alone():
     from trace_train.data.samples import interior_pixels
     mask = np.zeros((30, 50), bool)
-    mask[5:26, 10:41] = True  # rows 5-25, columns 10-40: centre (15, 25)
+    mask[5:26, 10:41] = True  # rows 5-25, columns 10-40: centre (15, 25), depth 11 there
     pixels = interior_pixels(mask, 5)
     assert pixels[0].tolist() == [15, 25]
-    assert pixels[1].tolist() in ([5, 10], [5, 40], [25, 10], [25, 40])  # a corner
-    assert len({tuple(p) for p in pixels.tolist()}) == 5 and mask[pixels[:, 0], pixels[:, 1]].all()
+    # The others keep at least 6 erosions deep (rows 10-20, columns 15-35), spread to its corners.
+    assert pixels[1].tolist() in ([10, 15], [10, 35], [20, 15], [20, 35])
+    assert ((pixels >= [10, 15]) & (pixels <= [20, 35])).all()
+    assert len({tuple(p) for p in pixels.tolist()}) == 5
     assert (interior_pixels(mask, 5) == pixels).all()
+    thin = np.zeros((30, 50), bool)
+    thin[10, 5:9] = True  # one row of 4: too few deep pixels, all of them are used
+    assert sorted(map(tuple, interior_pixels(thin, 4).tolist())) == [(10, c) for c in range(5, 9)]
     with pytest.raises(ValueError):
         DataConfig(point_order='sorted')
 
@@ -245,4 +250,6 @@ def test_interior_point_order_in_generated_samples():
         points = np.array(sample.record['points'])
         assert sample.mask[(points[:, 1] * height).astype(int),
                            (points[:, 0] * width).astype(int)].all()
-        assert 'the most interior point of the target area first' in sample.record['cor']
+        x, y = sample.record['points'][0]
+        assert f'centred at ({x:.3f}, {y:.3f}).' in sample.record['cor']
+        assert ', x 0.' not in sample.record['cor']  # no box

@@ -76,6 +76,15 @@ def test_canonical_cor_answer_is_exact_and_parses_back():
     assert parsed.errors == ()
 
 
+def test_cor_answer_with_the_target_area_centre_parses_back():
+    text = format_cor_answer(GOAL_FREE_SPACE, 'the table', 'its empty left part',
+                             [(0.31, 0.56), (0.29, 0.6)], target_centre=(0.31, 0.56))
+    parsed = parse_answer(text)
+    assert parsed.target_area == 'its empty left part, centred at (0.310, 0.560)'
+    np.testing.assert_array_equal(parsed.points, [(0.31, 0.56), (0.29, 0.6)])
+    assert parsed.errors == ()
+
+
 def test_cor_answer_texts_are_one_line_without_trailing_period():
     text = format_cor_answer(GOAL_FREE_SPACE, '  the\ntable. ', 'its empty\n left part..',
                              [(0.2, 0.4)], coordinates='three points', decimals=2)
@@ -87,7 +96,7 @@ def test_cor_answer_texts_are_one_line_without_trailing_period():
 @pytest.mark.parametrize('kwargs', [
     {'goal_subtype': 'placement'}, {'reference': ''}, {'target_area': 'see Answer: below'},
     {'reference_point': (0.5, 1.5)}, {'target_box': (0.5, 0.5, 0.4, 0.6)},
-    {'target_box': (0.1, 0.2, 0.3)}, {'points': []}])
+    {'target_box': (0.1, 0.2, 0.3)}, {'target_centre': (0.5, -0.1)}, {'points': []}])
 def test_format_cor_answer_rejects_bad_input(kwargs):
     args = {'goal_subtype': GOAL_FREE_SPACE, 'reference': 'the table',
             'target_area': 'the left part', 'points': [(0.2, 0.4)], **kwargs}

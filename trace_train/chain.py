@@ -7,7 +7,9 @@ question of a sim Where2Place-layout folder (one that carries each question's ``
 and the model writes the rest greedily. K = 0 is the normal evaluation; K = 2 gives the goal
 subtype and the reference with its position; K = 3 also the target area with its box. Accuracy
 (the core metric) per K shows which step costs how much; for K < 3 it also reports how well
-the model's target-area box matches the true one (IoU), on object-reference questions.
+the model's target-area box matches the true one (IoU), on object-reference questions, or, for
+models that write the area's centre instead (``generate --point-order interior``), how often
+that centre lies in the target mask.
 """
 
 import argparse
@@ -26,6 +28,7 @@ from trace_ros.core.where2place import load_mask, load_questions, mask_path, sco
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 _BOX = re.compile(r'x (\d*\.?\d+)-(\d*\.?\d+), y (\d*\.?\d+)-(\d*\.?\d+)')
+_CENTRE = re.compile(r'centred at \((\d*\.?\d+), (\d*\.?\d+)\)')
 
 
 def target_box(reply: str):
@@ -35,6 +38,12 @@ def target_box(reply: str):
         return None
     x0, x1, y0, y1 = map(float, match.groups())
     return x0, y0, x1, y1
+
+
+def target_centre(reply: str):
+    """Return the (x, y) centre of the reply's target-area step, or None."""
+    match = _CENTRE.search(parse_answer(reply).target_area)
+    return None if match is None else tuple(map(float, match.groups()))
 
 
 def box_iou(a, b) -> float:
@@ -84,17 +93,21 @@ def run(generator: PrefixedGenerator, folder: str, given: list[int],
         raise ValueError(f'{folder}: the questions carry no true CoR ("cor"); use a sim set')
     result = {}
     for steps in given:
-        per_relation, ious, rows = collections.defaultdict(list), [], []
+        per_relation, ious, centres, rows = collections.defaultdict(list), [], [], []
         for index, question in enumerate(tqdm(questions, desc=f'{steps} steps given')):
             with Image.open(pathlib.Path(folder, 'images', question['image'])) as image:
                 reply = generator.reply(image.convert('RGB'),
                                         build_prompt(question['text']),
                                         given_steps(question['cor'], steps))
-            score = score_answer(reply, load_mask(mask_path(folder, question, index))).score
+            mask = load_mask(mask_path(folder, question, index))
+            score = score_answer(reply, mask).score
+            centre = target_centre(reply) if steps < 3 else None
+            if centre is not None:
+                centres.append(score_answer(f'[{centre}]', mask).score)
             per_relation[question.get('category', '')].append(score)
             if steps < 3 and question.get('goal_subtype') == 'object reference':
                 box, true = target_box(reply), target_box(question['cor'])
-                if true is not None:
+                if true is not None and centre is None:
                     ious.append(box_iou(box, true) if box is not None else 0.0)
             rows.append({'question_id': question['question_id'], 'text': reply,
                          'score': score})
@@ -105,6 +118,7 @@ def run(generator: PrefixedGenerator, folder: str, given: list[int],
             'object_reference_box_iou': float(np.mean(ious)) if ious else None,
             'object_reference_box_iou_over_0.5': float(np.mean(np.array(ious) > 0.5))
             if ious else None,
+            'target_centre_in_mask': float(np.mean(centres)) if centres else None,
             'answers': rows}
     return result
 

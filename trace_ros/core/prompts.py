@@ -116,6 +116,7 @@ def _step_text(text: str, what: str) -> str:
 def format_cor_answer(goal_subtype: str, reference: str, target_area: str, points, *,
                       reference_point: Optional[Sequence[float]] = None,
                       target_box: Optional[Sequence[float]] = None,
+                      target_centre: Optional[Sequence[float]] = None,
                       coordinates: str = DEFAULT_COORDINATES_STEP,
                       decimals: int = 3) -> str:
     """
@@ -123,7 +124,8 @@ def format_cor_answer(goal_subtype: str, reference: str, target_area: str, point
 
     ``reference_point`` (x, y) is appended to the reference as ``, at (x, y)``;
     ``target_box`` (x0, y0, x1, y1) to the target area as ``, x x0-x1, y y0-y1`` with
-    AREA_DECIMALS decimals. All coordinates are normalized; texts are collapsed to one line.
+    AREA_DECIMALS decimals; ``target_centre`` (x, y), the area's most interior point, as
+    ``, centred at (x, y)``. All coordinates are normalized; texts are collapsed to one line.
     """
     if goal_subtype not in GOAL_SUBTYPES:
         raise ValueError(f'goal subtype {goal_subtype!r} is not one of {GOAL_SUBTYPES}')
@@ -143,6 +145,9 @@ def format_cor_answer(goal_subtype: str, reference: str, target_area: str, point
         d = AREA_DECIMALS
         target_area += (f', x {_number(x0, d)}-{_number(x1, d)}, '
                         f'y {_number(y0, d)}-{_number(y1, d)}')
+    if target_centre is not None:
+        (x, y), = _checked_points(target_centre, 'target_centre')
+        target_area += f', centred at ({_number(x, decimals)}, {_number(y, decimals)})'
     steps = zip(STEP_LABELS, (goal_subtype, reference, target_area, coordinates))
     lines = [f'{i}. {label}: {text}.' for i, (label, text) in enumerate(steps, 1)]
     lines.append(f'{ANSWER_MARKER} {format_points(points, decimals)}')

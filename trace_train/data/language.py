@@ -164,14 +164,16 @@ def chain_of_reasoning(scene: Scene, relation: str, references: Sequence[str],
     """
     Write the full CoR answer (four steps and the answer list) in the canonical format.
 
-    ``point_order`` 'interior' says how the points were chosen (samples.interior_pixels).
+    With ``point_order`` 'interior' (samples.interior_pixels) step 3 gives the area's centre,
+    the first point, instead of its box.
     """
+    area = {'target_box': target_box}
     coordinates = f'{len(points)} points spread over the visible part of the target area'
     if point_order == 'interior':
-        coordinates = (f'{len(points)} points, the most interior point of the target area '
-                       'first, then each farthest from those before')
+        area = {'target_centre': points[0]}
+        coordinates = f'{len(points)} points around the centre of the target area, it first'
     return format_cor_answer(
         goal_subtype(relation),
         reference_text(scene, relation, references, reference_points, surface_point),
         target_area_text(scene, relation, references, held, facts),
-        points, target_box=target_box, coordinates=coordinates)
+        points, coordinates=coordinates, **area)

@@ -69,7 +69,7 @@ class DataConfig:
     min_region_area: float = 0.002  # m^2
     shadows: bool = True
     num_objects: int = 0
-    point_order: str = 'random'  # 'interior': answer points that follow from the mask alone
+    point_order: str = 'random'  # 'interior': points near the mask's middle, step 3 its centre
 
     def __post_init__(self):
         unknown = set(self.relations) - set(RELATIONS)
@@ -150,25 +150,26 @@ def object_point(mask: np.ndarray) -> Tuple[int, int]:
 
 def interior_pixels(mask: np.ndarray, count: int) -> np.ndarray:
     """
-    Return ``count`` (row, col) of the mask that follow from the mask alone.
+    Return ``count`` (row, col) near the middle of the mask that follow from the mask alone.
 
-    The first is the most interior pixel (the last to survive repeated erosion, nearest to the
-    survivors' centroid); each next one is the pixel farthest from those chosen (farthest-point
-    order; ties go to the first in row-major order).
+    A pixel's depth is the number of erosions it survives. The first pixel is the most interior
+    one (of the deepest, the nearest to their centroid); the others follow in farthest-point
+    order among the pixels at least half as deep (all pixels if fewer than ``count`` are), so
+    every point keeps away from the mask's edges. Ties go to the first in row-major order.
     """
+    depth = np.zeros(mask.shape, int)
     core = mask
-    while True:
-        inner = erode(core, 1)
-        if not inner.any():
-            break
-        core = inner
+    while core.any():
+        depth += core
+        core = erode(core, 1)
     rows_all, cols_all = np.nonzero(mask)
     pixels = np.column_stack([rows_all, cols_all]).astype(float)
-    in_core = core[rows_all, cols_all]
-    centre = pixels[in_core].mean(0)
-    to_centre = np.where(in_core, ((pixels - centre) ** 2).sum(1), np.inf)
-    chosen = [int(np.argmin(to_centre))]
-    nearest = ((pixels - pixels[chosen[0]]) ** 2).sum(1)
+    deepest = depth[rows_all, cols_all] == depth.max()
+    centre = pixels[deepest].mean(0)
+    chosen = [int(np.argmin(np.where(deepest, ((pixels - centre) ** 2).sum(1), np.inf)))]
+    deep = depth[rows_all, cols_all] >= math.ceil(depth.max() / 2)
+    pool = deep if deep.sum() >= count else np.ones(len(pixels), bool)
+    nearest = np.where(pool, ((pixels - pixels[chosen[0]]) ** 2).sum(1), -1.0)
     while len(chosen) < count:
         chosen.append(int(np.argmax(nearest)))
         nearest = np.minimum(nearest, ((pixels - pixels[chosen[-1]]) ** 2).sum(1))

@@ -239,6 +239,24 @@ def test_reference_targets_are_the_point_tokens_and_the_patches_around_it(model_
     assert plain['reference_position'].numel() == 0  # nothing to supervise: no reference
 
 
+def test_the_target_area_centre_is_supervised_at_its_own_patches(model_dir):
+    collator = finetune.ChatCollator(AutoProcessor.from_pretrained(model_dir), 0.08)
+    answer = ('1. Goal subtype: object reference.\n2. Reference: the red cup, at (0.250, 0.750).'
+              '\n3. Target area: left of the red cup, centred at (0.700, 0.300).'
+              '\nAnswer: [(0.700, 0.300)]')
+    batch = collator([{'image': Image.new('RGB', (64, 48)), 'prompt': 'Put it left of the cup.',
+                       'answer': answer}])
+    ids, positions = batch['input_ids'][0], batch['reference_position']
+    assert collator.tokenizer.decode(ids[positions + 1]).replace(' ', '') == \
+        '(0.250,0.750)(0.700,0.300)'  # the answer's points are not supervised
+    image = (ids == collator.image_id).nonzero().squeeze(1)
+    grid = round(len(image) ** 0.5)
+    first, last = batch['reference_target'][0], batch['reference_target'][-1]
+    rows, cols = np.divmod(np.flatnonzero(last[image].numpy()), grid)
+    assert (int(0.3 * grid), int(0.7 * grid)) in set(zip(rows.tolist(), cols.tolist()))
+    assert not (first & last).any()  # two points far apart: disjoint patches
+
+
 def test_reference_attention_is_added_logged_and_learned(data_dir, model_dir, tmp_path):
     out = tmp_path / 'reference'
     summary = finetune_run(model_dir, data_dir, out, '--method', 'full', '--max-steps', '20',

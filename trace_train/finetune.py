@@ -9,7 +9,8 @@ loss on the answer's coordinates (``--coord-l1``). It writes Trainer checkpoints
 logs (``OUT/runs``) to OUT, then ``OUT/final`` (a stock checkpoint + processor that the node's
 transformers backend loads; merged for LoRA, whose adapter goes to ``OUT/adapter``) and
 ``OUT/train_summary.json``. ``--reference-attention`` keeps the decoder looking at the reference
-object while it writes the reference's coordinates. See docs/TRAINING.md.
+object while it writes the reference's coordinates (and at the target area while it writes the
+area's centre, in CoRs that give one). See docs/TRAINING.md.
 """
 
 import collections
@@ -40,8 +41,8 @@ _COORDINATE = re.compile(r'(?<![\d.])0\.(\d+)')
 # The point a reply names its reference at: CoR step 2 ("Reference: the red mug, at (x, y)")
 # or a localization answer ("The red mug is at (x, y).").
 _REFERENCE_POINT = re.compile(
-    r'(?:Reference:[^\n]*?, at |^The [^\n]*? is at )(?P<point>\(\s*(?P<x>[\d.]+)\s*,\s*'
-    r'(?P<y>[\d.]+)\s*\))')
+    r'(?:Reference:[^\n]*?, at |^The [^\n]*? is at |centred at )'
+    r'(?P<point>\(\s*(?P<x>[\d.]+)\s*,\s*(?P<y>[\d.]+)\s*\))')
 
 
 def option(default, doc: str, **metadata):
@@ -76,7 +77,8 @@ class FinetuneArgs:
         0.0, 'weight of the L1 loss on the expected answer coordinates (0: logged only)')
     reference_attention: float = option(
         0.0, 'weight of the attention supervision that points the tokens of the reference '
-        'point at the image patches around it (0: off)')
+        "point (and of the target area's centre, if given) at the image patches around it "
+        '(0: off)')
     reference_radius: float = option(
         0.08, 'radius (normalized image units) of the supervised patches around the point')
     freeze_vision: bool = option(True, 'keep the vision tower frozen (the projector trains)')
@@ -209,27 +211,30 @@ class ChatCollator:
 
     def reference_targets(self, reply: str, offsets: list, start: int, ids) -> list:
         """
-        Return (position, image-token mask) for each token of the reference point's ``(x, y)``.
+        Return (position, image-token mask) for each token of the reply's supervised points.
 
-        Positions are those that predict the tokens; the mask marks the image tokens whose
-        patch centres lie within ``reference_radius`` of the point (at least the point's own
-        patch), on the square patch grid of processors that resize without cropping.
+        Those are the reference point's ``(x, y)`` and, where step 3 gives one, the target
+        area's centre. Positions are those that predict the tokens; each mask marks the image
+        tokens whose patch centres lie within ``reference_radius`` of its point (at least the
+        point's own patch), on the square patch grid of processors that resize without cropping.
         """
-        match = _REFERENCE_POINT.search(reply)
         image = (ids == self.image_id).nonzero().squeeze(1) if self.image_id is not None else []
         grid = round(len(image) ** 0.5)
-        if match is None or grid * grid != len(image) or grid == 0:
+        if grid * grid != len(image) or grid == 0:
             return []
-        x, y = (min(max(float(match.group(key)), 0.0), 1.0) for key in 'xy')
         centres = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
-        near = ((centres[None, :] - x) ** 2 + (centres[:, None] - y) ** 2).sqrt()
-        near = near <= self.reference_radius
-        near[min(int(y * grid), grid - 1), min(int(x * grid), grid - 1)] = True
-        mask = torch.zeros(len(ids), dtype=torch.bool)
-        mask[image[near.reshape(-1)]] = True
-        first, last = match.span('point')
-        return [(start + i - 1, mask) for i, (a, b) in enumerate(offsets)
-                if b > a and b > first and a < last]
+        targets = []
+        for match in _REFERENCE_POINT.finditer(reply):
+            x, y = (min(max(float(match.group(key)), 0.0), 1.0) for key in 'xy')
+            near = ((centres[None, :] - x) ** 2 + (centres[:, None] - y) ** 2).sqrt()
+            near = near <= self.reference_radius
+            near[min(int(y * grid), grid - 1), min(int(x * grid), grid - 1)] = True
+            mask = torch.zeros(len(ids), dtype=torch.bool)
+            mask[image[near.reshape(-1)]] = True
+            first, last = match.span('point')
+            targets += [(start + i - 1, mask) for i, (a, b) in enumerate(offsets)
+                        if b > a and b > first and a < last]
+        return targets
 
     def __call__(self, samples: list[dict]) -> dict:
         """Encode and pad ``samples``."""

@@ -64,8 +64,11 @@ def test_openai_backend_answers_through_a_server_then_reports_it_gone(
     from memorized_model import GOOD
     server = OpenAIServer(make_backend('transformers', model=str(memorized_model_dir)))
     thread = server.start()
+    # The camera publisher shares this process (and its GIL) with the server's model, so a
+    # loaded machine can delay frames; this test is about the backend, not frame freshness.
     session = Session(ros_domain_id, params(backend='openai', openai_base_url=server.url,
-                                            openai_max_retries=0, generation_timeout=10.0),
+                                            openai_max_retries=0, generation_timeout=10.0,
+                                            max_frame_age=5.0),
                       str(tmp_path))
     try:
         result = session.ask(GOOD)

@@ -199,7 +199,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--point-order', choices=POINT_ORDERS, default='random',
                         help="answer points: 'random' pixels of the target mask, or "
                         "'interior' (its most interior pixel, then farthest-point order among "
-                        "pixels at least half as deep; CoR step 3 gives that centre, no box)")
+                        'pixels at least half as deep; CoR step 3 gives that centre, no box)')
     parser.add_argument('--no-masks', action='store_true')
     parser.add_argument('--dense', action='store_true', help='save per-pixel object labels')
     args = parser.parse_args(argv)

@@ -12,6 +12,12 @@ source "$_trace_venv/bin/activate"
 _trace_nounset=$(set +o | grep nounset)
 set +u
 export AMENT_PREFIX_PATH="$_trace_venv${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
+# Upstream launch/tf2_ros/message_filters built by scripts/setup.sh from ../shared/ros_extras.
+_trace_extras="${TRACE_ROS_EXTRAS:-$(dirname "$_trace_venv")/ros_extras}"
+if [ -f "$_trace_extras/local_setup.bash" ]; then
+  # shellcheck disable=SC1091
+  source "$_trace_extras/local_setup.bash"
+fi
 # shellcheck disable=SC1091
 source "$_trace_root/install/setup.bash"
 eval "$_trace_nounset"
@@ -21,4 +27,4 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST
 # Best-effort camera images are lost with Fast DDS's default shared-memory segment.
 export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
-unset _trace_root _trace_venv _trace_nounset
+unset _trace_root _trace_venv _trace_nounset _trace_extras

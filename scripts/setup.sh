@@ -42,6 +42,20 @@ if [ "$(cat "$venv/.trace_requirements" 2>/dev/null)" != "$req_hash" ]; then
   echo "$req_hash" > "$venv/.trace_requirements"
 fi
 
+# Upstream launch, launch_ros, ros2cli, tf2_ros and message_filters (not on PyPI; a real
+# ROS 2 install has them): built from ../shared/ros_extras when it is there, into a prefix
+# next to the venv that scripts/env.sh sources. Without it the package uses its fallbacks.
+extras_src="$root/../shared/ros_extras"
+extras="${TRACE_ROS_EXTRAS:-$(dirname "$venv")/ros_extras}"
+if [ -x "$extras_src/build.sh" ] || [ -f "$extras_src/build.sh" ]; then
+  step "ROS 2 extras from $extras_src -> $extras"
+  extras_start=$(date +%s)
+  bash "$extras_src/build.sh" "$venv" "$extras" > "$(dirname "$venv")/ros_extras_build.log" 2>&1 \
+    || { tail -n 40 "$(dirname "$venv")/ros_extras_build.log" >&2; exit 1; }
+  tail -n 1 "$(dirname "$venv")/ros_extras_build.log"
+  printf 'ROS 2 extras ready in %ss\n' "$(( $(date +%s) - extras_start ))"
+fi
+
 step "colcon build (interfaces + package)"
 AMENT_PREFIX_PATH="$venv" CMAKE_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH" \
   "$venv/bin/colcon" build \

@@ -32,6 +32,7 @@ class TraceNodeConfig:
     static_transform_child: str = ''
     use_tf2: bool = True
     tf_timeout: float = 0.1
+    use_message_filters: bool = True
     sync_slop: float = 0.05
     sync_queue_size: int = 5
     max_frame_age: float = 0.5
@@ -82,6 +83,9 @@ _DESCRIPTIONS = {
     'static_transform_child': 'Child frame of static_transform (the camera optical frame).',
     'use_tf2': 'Look transforms up with tf2_ros when it is installed.',
     'tf_timeout': 'Seconds to wait for a transform at the image stamp.',
+    'use_message_filters': 'Match the camera topics with message_filters when it is '
+                           "installed; false (or not installed) uses trace_ros's own "
+                           'synchronizer with the same semantics.',
     'sync_slop': 'Max stamp difference (s) between colour, depth and CameraInfo.',
     'sync_queue_size': 'Messages kept per input while synchronizing.',
     'max_frame_age': 'Oldest frame (s, by stamp) an instruction may be answered on.',

@@ -122,6 +122,7 @@ class TraceNode(LifecycleNode):
         self._camera = CameraSync(self, self._on_frame, slop=config.sync_slop,
                                   queue_size=config.sync_queue_size,
                                   reliability=config.camera_reliability,
+                                  use_message_filters=config.use_message_filters,
                                   callback_group=self._camera_group)
         self._instruction_sub = self.create_subscription(
             String, 'instruction', self._on_instruction, 10,

@@ -40,6 +40,7 @@ from trace_ros.ros import messages
 from trace_ros.ros.camera_sync import CameraSync, stamp_seconds
 from trace_ros.ros.images import color_to_rgb, depth_to_array, ImageError, rgb_to_msg
 from trace_ros.ros.params import declare_parameters, read_config, TraceNodeConfig
+from trace_ros.ros.spin import ignore_interrupts
 from trace_ros.ros.tf_source import static_transform_from_list, TransformSource
 from visualization_msgs.msg import MarkerArray
 
@@ -392,6 +393,7 @@ def main(args=None):
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
+        ignore_interrupts()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -111,4 +111,3 @@ def check_image(image: np.ndarray) -> np.ndarray:
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f'image is empty: shape {image.shape}')
     return np.ascontiguousarray(image)
-

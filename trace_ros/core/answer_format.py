@@ -228,9 +228,10 @@ def _split_tail(text: str, pattern: str) -> Tuple[str, Optional[re.Match]]:
     return (text, None) if match is None else (text[:match.start()], match)
 
 
-def read_cor_answer(text: str) -> Optional[CorAnswer]:
-    """Read a reply written exactly as ``format_cor_answer`` writes it; None if it is not."""
-    if not cor_reply_pattern().fullmatch(text):
+def read_cor_answer(text: str, max_points: int = MAX_POINTS,
+                    decimals: int = POINT_DECIMALS) -> Optional[CorAnswer]:
+    """Read a reply that matches ``reply_regex('cor', ...)``; None for any other text."""
+    if not cor_reply_pattern(max_points, decimals).fullmatch(text):
         return None
     lines = text.split('\n')
     steps = [line.split(': ', 1)[1][:-1] for line in lines[:4]]

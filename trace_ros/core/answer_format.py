@@ -65,7 +65,7 @@ LENIENT = {
 }
 
 _NUMBER = r'(\d*\.?\d+)'
-_POINT = re.compile(r'\(\s*(\d*\.?\d+)\s*,\s*(\d*\.?\d+)\s*\)')
+_POINT = re.compile(r'\(\s*{0}\s*,\s*{0}\s*\)'.format(_NUMBER))
 _BOX = re.compile(r'x {0}-{0}, y {0}-{0}'.format(_NUMBER))
 _CENTRE = re.compile(CENTRE_WORDS + r'\({0}, {0}\)'.format(_NUMBER))
 _GROUNDED_POINT = re.compile(

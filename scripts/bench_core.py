@@ -14,11 +14,11 @@ import time
 from typing import Callable, List, NamedTuple, Optional
 
 import numpy as np
+from trace_ros.core.answer_format import format_points
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.depth import depth_to_metres, robust_depth
 from trace_ros.core.parsing import parse_answer
 from trace_ros.core.placement import surface_normal
-from trace_ros.core.prompts import format_points
 
 WIDTH, HEIGHT, POINTS = 640, 480, 1000
 PLUMB_BOB = [-0.28, 0.07, 1e-3, -5e-4, -0.01]

@@ -20,10 +20,10 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 from trace_ros.core.annotate import annotate
+from trace_ros.core.answer_format import format_cor_answer
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.frames import LatestFrame
 from trace_ros.core.pipeline import locate_placement, prepare_frame
-from trace_ros.core.prompts import format_cor_answer
 from trace_ros.core.sync import ApproximateTimeSync
 from trace_ros.core.transforms import RigidTransform
 from trace_ros.msg import PlacementResult

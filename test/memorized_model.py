@@ -12,6 +12,7 @@ from typing import Dict
 import numpy as np
 from PIL import Image
 import torch
+from trace_ros.core.answer_format import assistant_turn, user_turn
 from trace_train.tiny_vlm import build_tiny_vlm, TinyVlmConfig
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -32,9 +33,10 @@ SMALL = TinyVlmConfig(image_size=56, patch_size=28, vision_hidden_size=64, visio
 
 
 def _chat(processor, prompt: str, reply: str = None):
-    messages = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': prompt}]}]
-    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    return text if reply is None else text + reply + '<|im_end|>'
+    user = user_turn(prompt)
+    if reply is None:
+        return processor.apply_chat_template([user], add_generation_prompt=True, tokenize=False)
+    return processor.apply_chat_template([user, assistant_turn(reply)], tokenize=False).rstrip()
 
 
 def build_memorized_model(out_dir: pathlib.Path, replies: Dict[str, str],

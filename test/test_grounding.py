@@ -110,10 +110,10 @@ def test_localize_steps_and_stock_reload(small_set, tmp_path):
 
 
 def test_trace_answer_style_is_the_dataset_locate_sentence():
-    from trace_train.data.language import locate_sentence
+    from trace_ros.core.answer_format import format_locate_answer
     question = localize.question(0, 0)
     label = question.removeprefix('Where is the ').removesuffix('?')
     point = (0.4204, 0.5512)
-    assert localize.answer_text(point, question, 'trace') == locate_sentence(label, point)
+    assert localize.answer_text(point, question, 'trace') == format_locate_answer(label, point)
     assert localize.answer_text(point, question, 'trace').endswith(' is at (0.420, 0.551).')
     assert localize.answer_text(point, question, 'points') == localize.answer(point)

@@ -5,8 +5,8 @@ from hypothesis import given, HealthCheck, settings
 from hypothesis import strategies as st
 import numpy as np
 import pytest
+from trace_ros.core.answer_format import format_cor_answer, format_points, GOAL_SUBTYPES
 from trace_ros.core.parsing import MAX_BOX_POINTS, MAX_ERRORS, parse_answer
-from trace_ros.core.prompts import format_cor_answer, format_points, GOAL_SUBTYPES
 
 COR = ('1. Goal subtype: object reference.\n2. Reference: the red mug, at (0.42, 0.55).\n'
        '3. Target area: left of the mug, x 0.20-0.38, y 0.50-0.62.\n'

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from trace_ros.core.answer_format import (
+    ANSWER_MARKER, format_cor_answer, format_points, GOAL_FREE_SPACE, GOAL_OBJECT_REFERENCE,
+    STEP_LABELS)
 from trace_ros.core.parsing import parse_answer
-from trace_ros.core.prompts import (
-    ANSWER_MARKER, build_prompt, COR_SUFFIX, format_cor_answer, format_points,
-    GOAL_FREE_SPACE, GOAL_OBJECT_REFERENCE, ROBOPOINT_SUFFIX, STEP_LABELS,
-    strip_format_suffix)
+from trace_ros.core.prompts import build_prompt, COR_SUFFIX, ROBOPOINT_SUFFIX, strip_format_suffix
 
 CANONICAL = (
     '1. Goal subtype: object reference.\n'

@@ -16,34 +16,26 @@ import argparse
 import collections
 import json
 import pathlib
-import re
 
 import numpy as np
 from PIL import Image
 import torch
 from tqdm import tqdm
+from trace_ros.core.answer_format import read_target_box, read_target_centre, user_turn
 from trace_ros.core.parsing import parse_answer
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_mask, load_questions, mask_path, score_answer
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-_BOX = re.compile(r'x (\d*\.?\d+)-(\d*\.?\d+), y (\d*\.?\d+)-(\d*\.?\d+)')
-_CENTRE = re.compile(r'centred at \((\d*\.?\d+), (\d*\.?\d+)\)')
-
 
 def target_box(reply: str):
     """Return the (x0, y0, x1, y1) box of the reply's target-area step, or None."""
-    match = _BOX.search(parse_answer(reply).target_area)
-    if match is None:
-        return None
-    x0, x1, y0, y1 = map(float, match.groups())
-    return x0, y0, x1, y1
+    return read_target_box(parse_answer(reply).target_area)
 
 
 def target_centre(reply: str):
     """Return the (x, y) centre of the reply's target-area step, or None."""
-    match = _CENTRE.search(parse_answer(reply).target_area)
-    return None if match is None else tuple(map(float, match.groups()))
+    return read_target_centre(parse_answer(reply).target_area)
 
 
 def box_iou(a, b) -> float:
@@ -74,9 +66,8 @@ class PrefixedGenerator:
 
     def reply(self, image: Image.Image, prompt: str, start: str) -> str:
         """Return ``start`` followed by the model's continuation."""
-        user = {'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': prompt}]}
-        head = self.processor.apply_chat_template([user], add_generation_prompt=True,
-                                                  tokenize=False)
+        head = self.processor.apply_chat_template([user_turn(prompt)],
+                                                  add_generation_prompt=True, tokenize=False)
         inputs = self.processor(images=[image], text=[head + start], return_tensors='pt')
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens,

@@ -18,7 +18,6 @@ import collections
 import json
 import os
 import pathlib
-import re
 import time
 from typing import Dict, List, Optional
 
@@ -26,13 +25,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 from trace_ros.backends import Backend, make_backend
+from trace_ros.core.answer_format import read_point
 from trace_ros.core.parsing import parse_answer
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_mask, load_questions, mask_path, score_folder
 
 
 IMAGE_MODES = ('real', 'blank', 'shuffled')
-_POINT = re.compile(r'\(\s*([0-9.]+)\s*,\s*([0-9.]+)\s*\)')
 
 
 def load_image(folder: str, question: Dict) -> np.ndarray:
@@ -133,10 +132,10 @@ def reference_localization(folder: str, rows: List[Dict], radius: float = 0.05) 
                 not question.get('reference_points'):
             continue
         asked += 1
-        point = _POINT.search(parse_answer(row['text']).reference)
-        if point:
-            given = np.array([float(point.group(1)), float(point.group(2))])
-            distances.append(float(np.linalg.norm(given - question['reference_points'][0])))
+        point = read_point(parse_answer(row['text']).reference)
+        if point is not None:
+            offset = np.subtract(point, question['reference_points'][0])
+            distances.append(float(np.linalg.norm(offset)))
     return {'questions': asked, 'with_point': len(distances),
             f'within_{radius}': sum(d <= radius for d in distances) / max(1, asked),
             'median_distance': float(np.median(distances)) if distances else None}

@@ -18,31 +18,24 @@ import dataclasses
 import json
 import pathlib
 import random
-import re
 import time
 from typing import Literal
 
 from peft import get_peft_model, LoraConfig
 from PIL import Image
 import torch
+from trace_ros.core.answer_format import (answer_coordinates, assistant_turn, grounded_point_spans,
+                                          llava_prompt, user_turn)
 from transformers import (AutoModelForImageTextToText, AutoProcessor, HfArgumentParser, Trainer,
                           TrainerCallback, TrainingArguments)
 from transformers.trainer_utils import get_last_checkpoint
 
-IMAGE_TAG = '<image>\n'
 # Module names of vision towers and of the projectors that feed the decoder (LLaVA, Qwen-VL,
 # Idefics); the projector is always trained in full.
 VISION_TOWERS = ('vision_tower', 'visual', 'vision_model')
 PROJECTORS = ('multi_modal_projector', 'merger', 'connector')
 COORD_KEYS = ('coord_batch', 'coord_position', 'coord_place', 'coord_number', 'coord_target')
 REFERENCE_KEYS = ('reference_batch', 'reference_position', 'reference_target')
-_ANSWER_LIST = re.compile(r'\[[^\[\]]*\]')
-_COORDINATE = re.compile(r'(?<![\d.])0\.(\d+)')
-# The point a reply names its reference at: CoR step 2 ("Reference: the red mug, at (x, y)")
-# or a localization answer ("The red mug is at (x, y).").
-_REFERENCE_POINT = re.compile(
-    r'(?:Reference:[^\n]*?, at |^The [^\n]*? is at |centred at )'
-    r'(?P<point>\(\s*(?P<x>[\d.]+)\s*,\s*(?P<y>[\d.]+)\s*\))')
 
 
 def option(default, doc: str, **metadata):
@@ -119,7 +112,7 @@ def load_samples(folders: list[str], cor_fraction: float, seed: int = 0,
             use_cor = random.Random(f'{seed}/{row["id"]}').random() < cor_fraction
             human, gpt = (row if use_cor else plain[row['id']])['conversations'][:2]
             samples.append({'id': row['id'], 'image': str(folder / row['image']), 'cor': use_cor,
-                            'prompt': human['value'].replace(IMAGE_TAG, ''),
+                            'prompt': llava_prompt(human['value']),
                             'answer': gpt['value']})
     if max_samples is not None and max_samples < len(samples):
         keep = sorted(random.Random(seed).sample(range(len(samples)), max_samples))
@@ -140,16 +133,13 @@ def answer_digits(reply: str, offsets: list) -> tuple[list, list]:
     Returns ``(token index in the reply, decimal place, number index)`` per digit after ``0.``
     and the numbers' values; numbers whose digits are not one token each are left out.
     """
-    lists = list(_ANSWER_LIST.finditer(reply))
-    if not lists:
-        return [], []
     single = {start: i for i, (start, end) in enumerate(offsets) if end == start + 1}
     digits, values = [], []
-    for match in _COORDINATE.finditer(reply, *lists[-1].span()):
-        starts = range(match.start(1), match.end(1))
+    for (first, last), value in answer_coordinates(reply):
+        starts = range(first, last)
         if all(s in single for s in starts):
             digits += [(single[s], place, len(values)) for place, s in enumerate(starts, 1)]
-            values.append(float(match.group()))
+            values.append(value)
     return digits, values
 
 
@@ -181,8 +171,7 @@ class ChatCollator:
 
     def chat_texts(self, prompt: str, answer: str) -> tuple[str, str]:
         """Return the whole conversation and its assistant part (reply + end of turn)."""
-        user = {'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': prompt}]}
-        reply = {'role': 'assistant', 'content': [{'type': 'text', 'text': answer}]}
+        user, reply = user_turn(prompt), assistant_turn(answer)
         head = self.processor.apply_chat_template([user], add_generation_prompt=True,
                                                   tokenize=False)
         full = self.processor.apply_chat_template([user, reply], tokenize=False).rstrip()
@@ -224,14 +213,13 @@ class ChatCollator:
             return []
         centres = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid
         targets = []
-        for match in _REFERENCE_POINT.finditer(reply):
-            x, y = (min(max(float(match.group(key)), 0.0), 1.0) for key in 'xy')
+        for (first, last), point in grounded_point_spans(reply):
+            x, y = (min(max(value, 0.0), 1.0) for value in point)
             near = ((centres[None, :] - x) ** 2 + (centres[:, None] - y) ** 2).sqrt()
             near = near <= self.reference_radius
             near[min(int(y * grid), grid - 1), min(int(x * grid), grid - 1)] = True
             mask = torch.zeros(len(ids), dtype=torch.bool)
             mask[image[near.reshape(-1)]] = True
-            first, last = match.span('point')
             targets += [(start + i - 1, mask) for i, (a, b) in enumerate(offsets)
                         if b > a and b > first and a < last]
         return targets

@@ -12,13 +12,13 @@ enter the reasoning: later coordinates can be read off the teacher-forced reason
 
 import argparse
 import json
-import re
 
 import numpy as np
 from PIL import Image
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+from trace_ros.core.answer_format import decimal_spans
 from trace_ros.core.parsing import step_spans
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_questions
@@ -26,7 +26,6 @@ from trace_train.evaluate import IMAGE_MODES, probe_image
 from trace_train.finetune import ChatCollator
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-_DIGITS_AFTER_POINT = re.compile(r'(?<=\d\.)\d+')
 PARTS = ('reply', 'points', 'reference')
 
 
@@ -41,7 +40,7 @@ def scored_spans(reply: str, part: str) -> list[tuple[int, int]]:
         begin, end = step
     else:
         begin, end = 0, len(reply)
-    return [m.span() for m in _DIGITS_AFTER_POINT.finditer(reply, begin, end)]
+    return decimal_spans(reply, begin, end)
 
 
 def reply_text(question: dict, style: str) -> str:

@@ -3,7 +3,8 @@ The model backend interface: one image and one prompt in, the model's text out.
 
 A backend streams text deltas while it generates, stops early when a cancel event is set, and
 gives up with ``BackendTimeout`` past a deadline. Implementations: ``TransformersBackend``
-(in-process) and ``OpenAIBackend`` (any OpenAI-compatible server, vLLM or ours).
+(in-process) and ``OpenAIBackend`` (any OpenAI-compatible server, vLLM or ours); ``make_backend``
+in ``trace_ros.backends`` picks one by name.
 """
 
 import abc
@@ -110,18 +111,3 @@ def check_image(image: np.ndarray) -> np.ndarray:
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f'image is empty: shape {image.shape}')
     return np.ascontiguousarray(image)
-
-
-def make_backend(kind: str, **params) -> Backend:
-    """
-    Create a backend by kind: 'transformers' (in-process) or 'openai' (HTTP client).
-
-    ``params`` are the keyword arguments of ``TransformersBackend`` or ``OpenAIBackend``.
-    """
-    if kind == 'transformers':
-        from trace_ros.backends.hf_transformers import TransformersBackend
-        return TransformersBackend(**params)
-    if kind == 'openai':
-        from trace_ros.backends.openai_client import OpenAIBackend
-        return OpenAIBackend(**params)
-    raise ValueError(f"unknown backend kind {kind!r}: expected 'transformers' or 'openai'")

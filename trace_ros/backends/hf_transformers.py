@@ -24,6 +24,7 @@ from PIL import Image
 import torch
 from trace_ros.backends.base import (Backend, BackendCanceled, BackendError, BackendTimeout,
                                      check_image, Generation, TextCallback)
+from trace_ros.core.answer_format import user_turn
 from trace_ros.core.attention import AttentionResult, build_result
 from transformers import (AutoModelForImageTextToText, AutoProcessor, StoppingCriteria,
                           StoppingCriteriaList, TextIteratorStreamer)
@@ -252,10 +253,8 @@ class TransformersBackend(Backend):
     def _inputs(self, image: np.ndarray, prompt: str):
         """Apply the chat template (a user turn: the image, then the prompt) and the processor."""
         if getattr(self._processor, 'chat_template', None):
-            messages = [{'role': 'user', 'content': [{'type': 'image'},
-                                                     {'type': 'text', 'text': prompt}]}]
             text = self._processor.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=False)
+                [user_turn(prompt)], add_generation_prompt=True, tokenize=False)
         else:
             token = getattr(self._processor, 'image_token', None)
             text = prompt if not token or token in prompt else f'{token}\n{prompt}'

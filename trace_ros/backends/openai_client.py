@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 from trace_ros.backends.base import (Backend, BackendError, BackendTimeout, check_image,
                                      Generation, TextCallback)
+from trace_ros.core.answer_format import user_turn
 
 _POLL_S = 0.05
 _MAX_BACKOFF_S = 30.0
@@ -152,15 +153,13 @@ class OpenAIBackend(Backend):
         """Answer ``prompt`` about ``image`` through the server; see ``Backend.generate``."""
         start = time.monotonic()
         deadline = start + (timeout_s if timeout_s is not None else self._timeout_s)
-        content = [{'type': 'image_url', 'image_url': {'url': encode_image(image,
-                                                                           self._image_format)}},
-                   {'type': 'text', 'text': prompt}]
+        user = user_turn(prompt, image_url=encode_image(image, self._image_format))
         if not self._model:
             models = self.list_models(max(deadline - time.monotonic(), _POLL_S))
             if not models:
                 raise BackendError(f'server at {self._where} lists no models')
             self._model = models[0]
-        body = {'model': self._model, 'messages': [{'role': 'user', 'content': content}],
+        body = {'model': self._model, 'messages': [user],
                 'temperature': self._temperature, 'stream': self._stream}
         if max_new_tokens or self._max_new_tokens:
             body['max_tokens'] = max_new_tokens or self._max_new_tokens

@@ -1,6 +1,8 @@
 """
 Parse a model reply into its CoR steps and its answer points; never raises on any text.
 
+The patterns come from ``trace_ros.core.answer_format`` (``LENIENT``), which owns the format.
+
 Only the answer counts: tuples written in the reasoning (a reference "at (0.42, 0.55)") are
 never points. The answer is found, in this order:
 
@@ -33,29 +35,27 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from trace_ros.core.answer_format import LENIENT
 
 MAX_BOX_POINTS = 1024
 MAX_TUPLES = 1000
 MAX_ERRORS = 10
 STEP_KEYS = ('goal_subtype', 'reference', 'target_area', 'coordinates', 'answer')
 
-_MARKER_RE = re.compile(r'(?<![a-z])answer[\s*_]*:', re.IGNORECASE)
-_GROUP_RE = re.compile(r'[(\[]([^()\[\]]*)[)\]]')
-_OPEN_RE = re.compile(r'[(\[][^()\[\]]*')
-_OPENER_RE = re.compile(r'[(\[]')
-_DIGIT_RE = re.compile(r'\d')
-_NESTED_RE = re.compile(r'\s*\[')
-_CLOSER_RE = re.compile(r'\]')
-_DOUBLE_CLOSER_RE = re.compile(r'\]\s*\]')
-_SEPARATOR_RE = re.compile(r'[\s,;]*(?:and\b[\s,;]*)?', re.IGNORECASE)
-_END_RE = re.compile(r'[\s\])}>.,;:!?*`"\']*')
-_ONLY_TUPLES_RE = re.compile(r'[\s0-9.,;()\[\]+\-eE\u2212]*')
-_NUMBER_RE = re.compile(r'[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?', re.ASCII)
-_NON_FINITE_RE = re.compile(r'[+-]?(?:nan|inf(?:inity)?)', re.IGNORECASE)
-_STEP_RE = re.compile(
-    r'^[ \t>#*_-]*(?:(?:step[ \t]*)?\d{1,2}[ \t]*[.):][ \t*_]*)?'
-    r'(goal[ \t_-]*subtype|reference(?:[ \t]+(?:object|surface))?|target[ \t_-]*area'
-    r'|coordinates)[ \t*_]*:(.*)$', re.IGNORECASE | re.MULTILINE)
+_MARKER_RE = LENIENT['marker']
+_GROUP_RE = LENIENT['group']
+_OPEN_RE = LENIENT['open']
+_OPENER_RE = LENIENT['opener']
+_DIGIT_RE = LENIENT['digit']
+_NESTED_RE = LENIENT['nested']
+_CLOSER_RE = LENIENT['closer']
+_DOUBLE_CLOSER_RE = LENIENT['double_closer']
+_SEPARATOR_RE = LENIENT['separator']
+_END_RE = LENIENT['end']
+_ONLY_TUPLES_RE = LENIENT['only_tuples']
+_NUMBER_RE = LENIENT['number']
+_NON_FINITE_RE = LENIENT['non_finite']
+_STEP_RE = LENIENT['step']
 _STEP_FIELDS = {'g': 'goal_subtype', 'r': 'reference', 't': 'target_area', 'c': 'coordinates'}
 _STEP_NAMES = {'g': 'Goal subtype', 'r': 'Reference', 't': 'Target area'}
 

@@ -30,6 +30,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
+from trace_ros.core.answer_format import llava_human_value
 from trace_ros.core.prompts import build_prompt
 from trace_train.data.relations import RELATIONS, TRAIN_RELATIONS
 from trace_train.data.samples import (DataConfig, make_scene_samples, POINT_ORDERS,
@@ -113,7 +114,7 @@ def llava_record(record: Dict, variant: str = 'cor') -> Dict:
     else:
         prompt, reply = record['instruction'], record['answer']
     return {'id': record['id'], 'image': record['image'],
-            'conversations': [{'from': 'human', 'value': f'<image>\n{prompt}'},
+            'conversations': [{'from': 'human', 'value': llava_human_value(prompt)},
                               {'from': 'gpt', 'value': reply}],
             'kind': record['kind'], 'relation': record['relation'],
             'goal_subtype': record['goal_subtype']}

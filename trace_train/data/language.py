@@ -5,13 +5,14 @@ Instructions vary (several phrasings per relation, optional filler words, catego
 synonyms) and refer to an object only by words that pick it out in its scene: the category
 alone when it is the only one of its kind, the colour alone when no other object has it,
 else colour and category. The Chain of Reasoning always names objects by their full label
-and quotes ground-truth numbers; ``trace_ros.core.prompts.format_cor_answer`` writes it.
+and quotes ground-truth numbers; ``trace_ros.core.answer_format`` writes it.
 """
 
 from typing import Dict, Optional, Sequence
 
 import numpy as np
-from trace_ros.core.prompts import format_cor_answer
+from trace_ros.core.answer_format import (format_cor_answer, format_locate_answer,
+                                          format_reference, format_references)
 from trace_ros.sim.scene import Scene
 from trace_ros.sim.task import FAR
 from trace_train.data.relations import goal_subtype
@@ -96,15 +97,9 @@ def locate_question(scene: Scene, name: str, rng: np.random.Generator) -> str:
     return str(rng.choice(LOCATE_TEMPLATES)).format(a=refer(scene, name, rng))
 
 
-def locate_sentence(label: str, point: Sequence[float], decimals: int = 3) -> str:
-    """Say where an object is: 'The red mug is at (0.420, 0.550).'."""
-    x, y = point
-    return f'The {label} is at ({x:.{decimals}f}, {y:.{decimals}f}).'
-
-
 def locate_answer(scene: Scene, name: str, point: Sequence[float], decimals: int = 3) -> str:
     """Answer a locate question with the object's full label."""
-    return locate_sentence(scene.by_name(name).label, point, decimals)
+    return format_locate_answer(scene.by_name(name).label, point, decimals)
 
 
 def _cm(metres: float) -> str:
@@ -149,11 +144,8 @@ def reference_text(scene: Scene, relation: str, references: Sequence[str],
     if not references:
         side = {'left side': 'the left side of the table', 'right side':
                 'the right side of the table', 'front edge': 'the front edge of the table'}
-        x, y = surface_point
-        return f'{side.get(relation, "the table surface")}, at ({x:.3f}, {y:.3f})'
-    parts = [f'the {scene.by_name(r).label}, at ({x:.3f}, {y:.3f})'
-             for r, (x, y) in zip(references, points)]
-    return ' and '.join(parts)
+        return format_reference(side.get(relation, 'the table surface'), surface_point)
+    return format_references([f'the {scene.by_name(r).label}' for r in references], points)
 
 
 def chain_of_reasoning(scene: Scene, relation: str, references: Sequence[str],

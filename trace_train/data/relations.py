@@ -15,7 +15,7 @@ geometry (``between_region``, ``GAP_RANGE``, ``closest_free_distances``) is
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from trace_ros.core.prompts import GOAL_FREE_SPACE, GOAL_OBJECT_REFERENCE
+from trace_ros.core.answer_format import GOAL_FREE_SPACE, GOAL_OBJECT_REFERENCE
 from trace_ros.sim import panda
 from trace_ros.sim.scene import ROBOT_BASE, Scene, TABLE_HALF, TABLE_TOP_Z
 from trace_ros.sim.task import (between_region, closest_free_distances, directions,

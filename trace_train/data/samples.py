@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import zlib
 
 import numpy as np
-from trace_ros.core.prompts import format_points
+from trace_ros.core.answer_format import format_points
 from trace_ros.sim.ground_truth import plane_hits
 from trace_ros.sim.render import Frame, RenderSettings, SceneRenderer
 from trace_ros.sim.scene import (CameraConfig, FIRST_OBJECT_LABEL, generate_scene, Scene,

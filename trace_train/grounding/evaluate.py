@@ -8,27 +8,14 @@ point accuracy against baselines, and the real-vs-blank/shuffled image loss gap.
 import argparse
 import json
 import pathlib
-import re
 
 import numpy as np
 import torch
 from tqdm import tqdm
+from trace_ros.core.answer_format import read_point, user_turn
 from trace_train.grounding import data as gdata
 from trace_train.grounding import localize
 from transformers import AutoModelForImageTextToText, AutoProcessor
-
-_POINT_RE = re.compile(r'\(\s*([-\d.]+)\s*,\s*([-\d.]+)\s*\)')
-
-
-def parse_point(text: str):
-    """First (x, y) tuple of an answer, or None."""
-    m = _POINT_RE.search(text)
-    if not m:
-        return None
-    try:
-        return float(m.group(1)), float(m.group(2))
-    except ValueError:
-        return None
 
 
 def score(points, questions, labels):
@@ -69,19 +56,16 @@ def generate_points(model, processor, images, questions, batch=16, question_firs
     points, texts = [], []
     for start in tqdm(range(0, len(questions), batch), desc='generate', leave=False):
         chunk = questions[start:start + batch]
-        prompts = []
-        for _, q, _, _ in chunk:
-            parts = [{'type': 'image'}, {'type': 'text', 'text': q}]
-            prompts.append(processor.apply_chat_template(
-                [{'role': 'user', 'content': parts[::-1] if question_first else parts}],
-                add_generation_prompt=True))
+        prompts = [processor.apply_chat_template([user_turn(q, question_first=question_first)],
+                                                 add_generation_prompt=True)
+                   for _, q, _, _ in chunk]
         inputs = processor(text=prompts, images=[images[i] for i, _, _, _ in chunk],
                            return_tensors='pt', padding=True)
         out = model.generate(**inputs, max_new_tokens=20, do_sample=False)
         new = out[:, inputs['input_ids'].shape[1]:]
         for t in processor.batch_decode(new, skip_special_tokens=True):
             texts.append(t)
-            points.append(parse_point(t))
+            points.append(read_point(t))
     return points, texts
 
 
@@ -146,9 +130,9 @@ def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict
     style = flags.get('answer_style', 'points')
     result = {'model_class': type(model).__name__, 'eval_images': len(eval_set)}
     # Pipeline checks: image tokens = patches, pixels vary, projected tokens not collapsed.
-    sample = processor(text=[processor.apply_chat_template(
-        [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': 'x'}]}],
-        add_generation_prompt=True)], images=[eval_set.rgb[0]], return_tensors='pt')
+    sample = processor(text=[processor.apply_chat_template([user_turn('x')],
+                                                           add_generation_prompt=True)],
+                       images=[eval_set.rgb[0]], return_tensors='pt')
     grid = model.config.vision_config.image_size // model.config.vision_config.patch_size
     result['image_tokens'] = int((sample['input_ids'] == model.config.image_token_id).sum())
     result['patches'] = grid * grid

@@ -20,10 +20,10 @@ import time
 import numpy as np
 import torch
 from tqdm import tqdm
-from trace_ros.core.prompts import format_points
+from trace_ros.core.answer_format import (assistant_turn, format_locate_answer, format_points,
+                                          user_turn)
 from trace_ros.sim.objects import CATEGORIES
 from trace_train import tiny_vlm
-from trace_train.data.language import locate_sentence
 from trace_train.grounding import data as gdata
 from trace_train.grounding.dense import patch_features
 from transformers import AutoModelForImageTextToText, AutoProcessor, CLIPVisionModel
@@ -46,7 +46,8 @@ def answer(point, question_text: str | None = None) -> str:
     """
     if question_text is None:
         return format_points([point], 2)
-    return locate_sentence(question_text.removeprefix('Where is the ').removesuffix('?'), point)
+    label = question_text.removeprefix('Where is the ').removesuffix('?')
+    return format_locate_answer(label, point)
 
 
 def answer_text(point, question_text: str, style: str) -> str:
@@ -90,7 +91,12 @@ def corpus_texts(paths):
 
 
 class SequenceBuilder:
-    """Token ids and loss labels of ChatML image + multi-turn Q/A sequences (as the processor)."""
+    """
+    Token ids and loss labels of image + multi-turn Q/A sequences, as the processor makes them.
+
+    Each turn is rendered by the tiny VLM's chat template (``tiny_vlm.CHAT_TEMPLATE``) and its
+    ``<image>`` placeholder expanded to one token per patch.
+    """
 
     def __init__(self, tokenizer, num_image_tokens: int, question_first: bool = False):
         self.tok = tokenizer
@@ -101,6 +107,20 @@ class SequenceBuilder:
     def _ids(self, text):
         return self.tok(text, add_special_tokens=False)['input_ids']
 
+    def _render(self, messages, **kwargs) -> str:
+        return self.tok.apply_chat_template(messages, chat_template=tiny_vlm.CHAT_TEMPLATE,
+                                            tokenize=False, **kwargs)
+
+    def turn_texts(self, question: str, answer: str, with_image: bool):
+        """(user, reply, tail) texts of one turn: the reply ends with its end-of-turn token."""
+        user = user_turn(question, question_first=self.question_first, with_image=with_image)
+        head = self._render([user], add_generation_prompt=True)
+        full = self._render([user, assistant_turn(answer)])
+        reply = full[len(head):].rstrip()
+        if not full.startswith(head) or not reply.startswith(answer):
+            raise ValueError('the chat template does not render the reply after the question')
+        return head, reply, full[len(head) + len(reply):]
+
     def build(self, qa, spans=None):
         """
         Token ids and labels of qa: [(question, answer), ...], the image before the first question.
@@ -109,15 +129,11 @@ class SequenceBuilder:
         """
         ids, labels = [], []
         for turn, (q, a) in enumerate(qa):
-            user = self._ids(f'{tiny_vlm.BOS_TOKEN}user\n')
-            image = [self.image_id] * self.num_image_tokens + self._ids('\n') if turn == 0 else []
-            if self.question_first:  # the chat template's order for [text, image] content
-                user += self._ids(q) + image
-            else:
-                user += image + self._ids(q)
-            user += self._ids(f'{tiny_vlm.EOS_TOKEN}\n{tiny_vlm.BOS_TOKEN}assistant\n')
-            reply = self._ids(f'{a}{tiny_vlm.EOS_TOKEN}')
-            tail = self._ids('\n')
+            head, reply, tail = self.turn_texts(q, a, with_image=turn == 0)
+            user = []
+            for token in self._ids(head):
+                user += [token] * self.num_image_tokens if token == self.image_id else [token]
+            reply, tail = self._ids(reply), self._ids(tail)
             if spans is not None:
                 spans.append((len(ids) + len(user), len(ids) + len(user) + len(reply)))
             ids += user + reply + tail

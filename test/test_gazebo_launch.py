@@ -12,14 +12,13 @@ import pathlib
 import xml.etree.ElementTree as ET
 
 import pytest
-import yaml
 
 REASON = ('launch / launch_ros are not installed: source a ROS 2 install or ros_extras '
           '(../shared/ros_extras/README.md)')
 pytest.importorskip('launch.actions', reason=REASON)  # not this checkout's launch/ folder
 pytest.importorskip('launch_ros.actions', reason=REASON)
 
-from launch import LaunchContext  # noqa: E402
+from launch import LaunchContext  # noqa: E402, I100 (after the skip)
 from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess,  # noqa: E402
                             RegisterEventHandler)
 from launch.launch_description_sources import \
@@ -27,6 +26,7 @@ from launch.launch_description_sources import \
 from launch.utilities import (normalize_to_list_of_substitutions,  # noqa: E402
                               perform_substitutions)
 from launch_ros.actions import LifecycleNode, Node  # noqa: E402
+import yaml  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAME = 'gazebo.launch.py'
@@ -120,6 +120,7 @@ def test_bridge_and_trace_node_share_the_namespace_and_topics():
     context, entities = _resolved(namespace='robot1')
     bridge, = [e for e in entities if type(e) is Node]
     trace, = [e for e in entities if isinstance(e, LifecycleNode)]
+
     def text(value):
         return perform_substitutions(context, normalize_to_list_of_substitutions(value))
 

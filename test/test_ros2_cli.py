@@ -58,8 +58,8 @@ def _ros2_until_found(*args, cwd, process, log_path, timeout=90) -> str:
 
 @pytest.mark.parametrize('name', ['bringup.launch.py', 'sim.launch.py', 'gazebo.launch.py'])
 def test_show_args_lists_every_argument_with_its_description(name, tmp_path):
+    run = _ros2_run('launch', 'trace_ros', name, '--show-args', cwd=tmp_path)  # or skip
     from launch.launch_description_sources import get_launch_description_from_python_launch_file
-    run = _ros2_run('launch', 'trace_ros', name, '--show-args', cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     shown = {m['name']: m for m in ARGUMENT.finditer(run.stdout)}
     # The installed file shows what the source declares, in order, with descriptions.

@@ -476,6 +476,7 @@ def _readme_pip_pins() -> dict:
     lines = [line for line in section.split('\n## ')[0].splitlines()
              if line.startswith('pip install ')]
     assert len(lines) == 1, 'the workspace section has one pip line'
+    assert lines[0] in (ROOT / 'docs' / 'ROS_USERS.md').read_text(), 'ROS_USERS.md differs'
     pins = [word.split('==') for word in lines[0].split()[2:]]
     assert all(len(pin) == 2 for pin in pins), f'not all pinned: {lines[0]}'
     return dict(pins)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import types
+import xml.etree.ElementTree as ET
 import zipfile
 
 import pytest
@@ -452,3 +453,84 @@ def test_installed_trace_node_starts_answers_and_stops_on_sigint(ros_domain_id, 
     log = log_path.read_text()
     assert code == 0, log
     assert 'Traceback' not in log, log
+
+
+# -- run-time dependencies, as a ROS user installs them --------------------------------------
+# package.xml's rosdep keys plus the README's one pip line must cover every module the
+# installed code imports, so that the declaration cannot silently fall behind the code.
+
+# The module a rosdep key or pip package provides, where it is not the key's own name.
+_KEY_MODULES = {'tf2_ros_py': 'tf2_ros', 'python3-pil': 'PIL', 'python3-yaml': 'yaml'}
+_PIP_MODULES = {'pillow': 'PIL', 'pyyaml': 'yaml'}
+
+
+def _run_dependencies() -> set:
+    """Return the rosdep keys package.xml declares for run time (depend, exec_depend)."""
+    package = ET.parse(ROOT / 'package.xml').getroot()
+    return {e.text.strip() for e in package if e.tag in ('depend', 'exec_depend')}
+
+
+def _readme_pip_pins() -> dict:
+    """Return {distribution: version} of the pip line in README's workspace section."""
+    section = (ROOT / 'README.md').read_text().split('## Using it in a ROS 2 workspace')[1]
+    lines = [line for line in section.split('\n## ')[0].splitlines()
+             if line.startswith('pip install ')]
+    assert len(lines) == 1, 'the workspace section has one pip line'
+    assert lines[0] in (ROOT / 'docs' / 'ROS_USERS.md').read_text(), 'ROS_USERS.md differs'
+    pins = [word.split('==') for word in lines[0].split()[2:]]
+    assert all(len(pin) == 2 for pin in pins), f'not all pinned: {lines[0]}'
+    return dict(pins)
+
+
+def _imported_modules() -> dict:
+    """Return {top-level module: a file importing it} of trace_ros/, launch/ and bin/."""
+    sources = [p for d in ('trace_ros', 'launch') for p in (ROOT / d).rglob('*.py')]
+    sources += [p for p in (ROOT / 'bin').iterdir() if p.is_file()]
+    modules = {}
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                modules.setdefault(name.split('.')[0], path.relative_to(ROOT))
+    return modules
+
+
+def test_declared_dependencies_cover_every_import():
+    keys = _run_dependencies()
+    pins = _readme_pip_pins()
+    pinned = dict(line.split('==') for line in
+                  (ROOT / 'requirements' / 'python.txt').read_text().splitlines()
+                  if line and not line.startswith('#'))
+    for name, version in pins.items():
+        assert pinned.get(name) == version, f'README pins {name}=={version}, ' \
+            f'requirements/python.txt {pinned.get(name)}'
+    by_rosdep = {_KEY_MODULES.get(k, k.removeprefix('python3-')) for k in keys}
+    by_pip = {_PIP_MODULES.get(name, name) for name in pins}
+    assert not by_rosdep & by_pip, 'installed twice'
+    imported = _imported_modules()
+    assert {'rclpy', 'numpy', 'torch', 'mujoco', 'launch_ros'} <= set(imported)
+    local = {'trace_ros', '__future__'} | set(sys.stdlib_module_names)
+    missing = {m: str(p) for m, p in imported.items() if m not in local | by_rosdep | by_pip}
+    assert not missing, f'imported but neither in package.xml nor in the pip line: {missing}'
+    # A python3-* key nothing imports is a dead declaration.
+    unused = {k for k in keys if k.startswith('python3-')
+              and _KEY_MODULES.get(k, k.removeprefix('python3-')) not in imported}
+    assert not unused, unused
+
+
+def test_declared_ros_packages_exist():
+    # Every ROS package key is a package of a ROS 2 install (a misspelt key would not be).
+    pytest.importorskip('launch.actions', reason='launch is not installed: source ros_extras '
+                        '(../shared/ros_extras/README.md) or a ROS 2 install')
+    from ament_index_python import get_packages_with_prefixes
+    package = ET.parse(ROOT / 'package.xml').getroot()
+    ros_keys = {e.text.strip() for e in package if e.tag.endswith('depend')
+                and not e.text.startswith('python3-')}
+    assert {'rclpy', 'tf2_ros_py', 'launch_ros', 'message_filters'} <= ros_keys
+    unknown = ros_keys - set(get_packages_with_prefixes())
+    assert not unknown, f'not ROS packages: {unknown}'

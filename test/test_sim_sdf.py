@@ -2,11 +2,13 @@
 
 import math
 import pathlib
+import re
 import xml.etree.ElementTree as ET
 
+from approx_tree import assert_xml_close
 import numpy as np
 from trace_ros.core.transforms import RigidTransform
-from trace_ros.sim.scene import generate_scene, SceneConfig
+from trace_ros.sim.scene import generate_scene, number_text, SceneConfig
 from trace_ros.sim.sdf import CAMERA_TOPIC, rpy_from_matrix, scene_to_sdf
 import yaml
 
@@ -50,9 +52,21 @@ def test_committed_world_is_the_default_scene():
         assert len(link.findall('visual')) == len(link.findall('collision')) == len(
             obj.shape.parts)
         assert 0 < float(link.find('inertial/mass').text) < 5
-    # The generator still produces the committed file (regenerate it when this fails).
-    assert ET.tostring(ET.fromstring(scene_to_sdf(scene).split('\n', 1)[1])) == \
-        ET.tostring(ET.fromstring(WORLD.read_text().split('\n', 1)[1]))
+    # The generator still produces the committed file (regenerate it when this fails): the
+    # same elements, attributes and words, numbers to 1e-6 (m, rad, kg), never as text.
+    assert_xml_close(world, ET.fromstring(scene_to_sdf(scene)), abs_tol=1e-6)
+
+
+def test_world_numbers_do_not_depend_on_the_last_bit():
+    # Rounding noise around 0 and negative zero are written as 0: the text is the same on
+    # every CPU (the committed world once had -6.80789e-17 where another CPU wrote 0).
+    assert [number_text(v) for v in (-6.80789e-17, 3e-18, -0.0, 0.0)] == ['0'] * 4
+    assert number_text(-0.0500585) == '-0.0500585' and number_text(1.5707963) == '1.5708'
+    assert number_text(1.0121979893, 12, 9) == '1.01219799'
+    written = re.findall(r'(?<![\w.-])-?\d+(?:\.\d*)?(?:e[-+]?\d+)?', WORLD.read_text())
+    assert len(written) > 500
+    for text in written:
+        assert float(text) == 0 and text == '0' or abs(float(text)) >= 1e-9, text
 
 
 def test_camera_sensor_matches_the_scene_camera():

@@ -1,5 +1,5 @@
 """
-The part of bringup.launch.py and sim.launch.py that starts trace_node, shared by both.
+The part of the launch files (bringup, sim, gazebo) that starts trace_node, shared by all.
 
 Only launch files import this module: it needs launch and launch_ros (a ROS 2 install has
 them), which the rest of trace_ros never imports.

@@ -182,8 +182,19 @@ def generate_scene(config: SceneConfig = SceneConfig()) -> Scene:
     return Scene(config, tuple(objects))
 
 
+def number_text(value: float, decimals: int = 9, digits: int = 6) -> str:
+    """
+    Return ``value`` as model-file text that does not depend on its last bits.
+
+    It is rounded to ``decimals`` places first, so rounding noise (1e-17 where the exact value
+    is 0, or -0.0) is written as 0 on every CPU, then written with ``digits`` significant
+    digits.
+    """
+    return f'{round(float(value), decimals) + 0.0:.{digits}g}'
+
+
 def _f(values) -> str:
-    return ' '.join(f'{v:.6g}' for v in values)
+    return ' '.join(number_text(v) for v in values)
 
 
 def _object_xml(obj: SceneObject) -> str:
@@ -243,7 +254,7 @@ def _mjcf(scene: Scene, offscreen: Optional[Tuple[int, int]] = None) -> str:
     </body>
     {''.join(_object_xml(o) for o in scene.objects)}
     <camera name="rgbd" pos="{_f(camera.position)}" xyaxes="{_f(camera.mujoco_xyaxes)}"
-      fovy="{cam.fovy_deg:.6g}"/>
+      fovy="{number_text(cam.fovy_deg)}"/>
   </worldbody>
 </mujoco>
 """

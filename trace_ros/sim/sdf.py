@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 from trace_ros.core.transforms import quat_to_matrix
 from trace_ros.sim.objects import ACCENT_RGBA, Part
-from trace_ros.sim.scene import (generate_scene, Scene, SceneConfig, TABLE_HALF,
-                                 TABLE_THICKNESS, TABLE_TOP_Z)
+from trace_ros.sim.scene import (generate_scene, number_text, Scene, SceneConfig,
+                                 TABLE_HALF, TABLE_THICKNESS, TABLE_TOP_Z)
 
 CAMERA_TOPIC = 'trace/camera'
 
@@ -24,7 +24,7 @@ DENSITY = 400.0  # kg/m^3, as the MJCF default
 
 
 def _f(values: Sequence[float]) -> str:
-    return ' '.join(f'{v + 0.0:.6g}' for v in values)
+    return ' '.join(number_text(v) for v in values)
 
 
 def _volume(part: Part) -> float:
@@ -42,8 +42,9 @@ def _inertial(shape) -> str:
     side, h = 2 * shape.radius, shape.height
     ixx = mass / 12 * (side ** 2 + h ** 2)
     izz = mass / 6 * side ** 2
-    return (f'<inertial><pose>0 0 {h / 2:.6g} 0 0 0</pose><mass>{mass:.6g}</mass><inertia>'
-            f'<ixx>{ixx:.6g}</ixx><iyy>{ixx:.6g}</iyy><izz>{izz:.6g}</izz>'
+    return (f'<inertial><pose>0 0 {_f([h / 2])} 0 0 0</pose><mass>{_f([mass])}</mass>'
+            '<inertia>'
+            f'<ixx>{_f([ixx])}</ixx><iyy>{_f([ixx])}</iyy><izz>{_f([izz])}</izz>'
             '<ixy>0</ixy><ixz>0</ixz><iyz>0</iyz></inertia></inertial>')
 
 
@@ -63,7 +64,8 @@ def _geometry(part: Part) -> str:
     if part.kind == 'box':
         return f'<box><size>{_f(2 * np.asarray(s))}</size></box>'
     if part.kind == 'cylinder':
-        return f'<cylinder><radius>{s[0]:.6g}</radius><length>{2 * s[1]:.6g}</length></cylinder>'
+        return (f'<cylinder><radius>{_f([s[0]])}</radius><length>{_f([2 * s[1]])}</length>'
+                '</cylinder>')
     if part.kind == 'ellipsoid':
         return f'<ellipsoid><radii>{_f(s)}</radii></ellipsoid>'
     raise ValueError(f'no SDF geometry for MuJoCo type {part.kind}')
@@ -101,7 +103,7 @@ def _table() -> str:
 def _object(obj) -> str:
     geoms = _link_geoms(obj.name, obj.shape.parts,
                         lambda p: ACCENT_RGBA if p.accent else obj.rgba)
-    return (f'<model name="{obj.name}"><pose>{_f(obj.position)} 0 0 {obj.yaw:.6g}</pose>'
+    return (f'<model name="{obj.name}"><pose>{_f([*obj.position, 0, 0, obj.yaw])}</pose>'
             f'<link name="link">{_inertial(obj.shape)}\n        {geoms}\n      </link></model>')
 
 
@@ -115,8 +117,8 @@ def _camera(scene: Scene, rate: float) -> str:
       <link name="link"><sensor name="rgbd" type="rgbd_camera">
         <gz_frame_id>camera_color_optical_frame</gz_frame_id>
         <topic>{CAMERA_TOPIC}</topic><always_on>true</always_on>
-        <update_rate>{rate:.6g}</update_rate>
-        <camera><horizontal_fov>{hfov:.9g}</horizontal_fov>
+        <update_rate>{_f([rate])}</update_rate>
+        <camera><horizontal_fov>{number_text(hfov, 12, 9)}</horizontal_fov>
           <image><width>{cam.width}</width><height>{cam.height}</height>
             <format>R8G8B8</format></image>
           <clip><near>0.02</near><far>15</far></clip>

@@ -14,7 +14,7 @@ camera's side, facing the arm), 180 deg behind the arm (over its shoulder).
 import colorsys
 import dataclasses
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from trace_ros.sim import panda
@@ -288,3 +288,27 @@ def draw_world(seed: int, spec: WorldRandomization = WorldRandomization(),
 def view_of(config: SceneConfig) -> Optional[Dict[str, float]]:
     """Return a scene's drawn view (yaw, pitch, distance, roll, fovy, native size) or None."""
     return dict(config.world.view) if config.world is not None else None
+
+
+# The simulated closed loop (trace_sim, the demo) poses a placement task: at least 3 objects.
+CLOSED_LOOP = WorldRandomization(objects=(3, 12))
+
+
+def closed_loop_world(seed: int, max_side: int = CLOSED_LOOP.max_side) -> SceneConfig:
+    """Return the randomized world trace_sim shows for ``seed`` (``randomize_world``)."""
+    return draw_world(seed, dataclasses.replace(CLOSED_LOOP, max_side=max_side))
+
+
+def sim_camera_pose(seed: int, randomize: Any = False) -> List[float]:
+    """
+    Return trace_sim's camera pose T_world_optical as [x, y, z, qx, qy, qz, qw].
+
+    The default camera, or with ``randomize`` (a bool or 'true'/'false', as launch
+    arguments give it) the camera of ``closed_loop_world(seed)``; the pose does not depend
+    on the image size. sim.launch.py hands it to trace_node as its static transform.
+    """
+    if str(randomize).lower() in ('true', '1'):
+        camera = closed_loop_world(int(seed)).camera
+    else:
+        camera = CameraConfig()
+    return [float(v) for v in camera.camera().world_from_optical.as_list()]

@@ -88,6 +88,8 @@ def main(argv=None) -> None:
                         default=['normal', 'hard'])
     parser.add_argument('--torch-threads', type=int, default=1,
                         help="trace_node's torch_threads (0: torch's default)")
+    parser.add_argument('--randomize-world', action='store_true',
+                        help="randomized worlds: each seed's own camera, lights, table, objects")
     parser.add_argument('--domain-id', type=int, default=None)
     parser.add_argument('--out', default='out/bench_closed_loop')
     args = parser.parse_args(argv)
@@ -104,7 +106,8 @@ def main(argv=None) -> None:
         for name, path, style in models:
             summary[name] = {}
             with ClosedLoop(model=path, prompt_style=style, domain_id=domain,
-                            torch_threads=args.torch_threads) as loop:
+                            torch_threads=args.torch_threads,
+                            randomize_world=args.randomize_world) as loop:
                 for relations in args.relations:
                     episodes = []
                     seeds = range(args.seed, args.seed + args.scenes)

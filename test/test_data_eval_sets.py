@@ -13,11 +13,14 @@ from PIL import Image
 import pytest
 from trace_ros.core.where2place import load_mask, load_questions, score_folder
 from trace_train.data.hf import load_where2place
-from trace_train.data.make_eval_sets import EVAL_SETS, write_where2place
+from trace_train.data.make_eval_sets import (EVAL_SETS, IMAGE_QUALITY, SET_IMAGE_QUALITY,
+                                             write_where2place)
 from trace_train.data.relations import HARD_RELATIONS, TRAIN_RELATIONS
+from trace_train.data.samples import DataConfig, scene_seed
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval'
-SETS = {'sim_w2p': (100, TRAIN_RELATIONS), 'sim_w2p_hard': (50, HARD_RELATIONS)}
+SETS = {'sim_w2p': (100, TRAIN_RELATIONS), 'sim_w2p_hard': (50, HARD_RELATIONS),
+        'sim_w2p_random': (156, TRAIN_RELATIONS)}
 
 
 @pytest.mark.parametrize('name', list(SETS))
@@ -36,8 +39,11 @@ def test_layout_relations_and_size(name):
     assert size < 4.5e6
 
 
-@pytest.mark.parametrize('name', list(SETS))
-@pytest.mark.parametrize('official', [False, True])
+# RoboPoint's scorer scales answers to 640x480, the size of every Where2Place image: the
+# randomized set's mixed sizes are scored with the core metric only.
+@pytest.mark.parametrize('name,official', [(name, official) for name in SETS
+                                           for official in (False, True)
+                                           if not (official and name == 'sim_w2p_random')])
 def test_ground_truth_answers_score_one(name, official):
     folder = ROOT / name
     questions = load_questions(str(folder))
@@ -54,7 +60,7 @@ def test_first_questions_regenerate(name, tmp_path):
     config, _ = EVAL_SETS[name]
     folder = ROOT / name
     committed = load_questions(str(folder))[:2]
-    write_where2place(tmp_path, config, 2)
+    write_where2place(tmp_path, config, 2, SET_IMAGE_QUALITY.get(name, IMAGE_QUALITY))
     regenerated = load_questions(str(tmp_path))
     for old, new in zip(committed, regenerated):
         for key in ('text', 'relation', 'held', 'references'):
@@ -92,3 +98,22 @@ def test_validation_set_is_not_committed_and_uses_other_scenes(tmp_path):
     questions = write_where2place(tmp_path, config, 3)
     committed = {q['scene_seed'] for q in load_questions(str(ROOT / 'sim_w2p'))}
     assert len(questions) == 3 and not {q['scene_seed'] for q in questions} & committed
+
+
+def test_randomized_set_holds_unseen_scenes_and_views_of_every_kind():
+    questions = load_questions(str(ROOT / 'sim_w2p_random'))
+    train = DataConfig(world='random')  # what generate --randomize draws
+    seen = {scene_seed(train, i) for i in range(20000)}
+    assert not seen & {q['scene_seed'] for q in questions}
+    views = [q['view'] for q in questions]
+    for key in ('yaw_deg', 'pitch_deg', 'distance', 'roll_deg', 'fovy_deg', 'native_width',
+                'native_height'):
+        assert all(key in v for v in views), key
+    yaws = np.array([v['yaw_deg'] for v in views])
+    assert (np.abs(yaws) > 135).sum() >= 10 and (np.abs(yaws) < 45).sum() >= 10
+    assert len({(q['width'], q['height']) for q in questions}) >= 5
+    assert max(max(q['width'], q['height']) for q in questions) <= 480
+    for question in questions[:10]:
+        camera = question['scene']['camera']
+        assert camera['fovy_deg'] == question['view']['fovy_deg']
+        assert (camera['width'], camera['height']) == (question['width'], question['height'])

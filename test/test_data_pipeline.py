@@ -126,3 +126,26 @@ def test_splits_never_share_scenes():
     for split in ('eval', 'hard'):
         other = DataConfig(split=split)
         assert not train & {scene_seed(other, i) for i in range(300)}
+
+
+def test_randomized_worlds_from_the_command_line(tmp_path):
+    main(['--out', str(tmp_path), '--scenes', '4', '--workers', '1', '--randomize',
+          '--max-side', '200', '--questions', '2'])
+    records = read_jsonl(tmp_path / 'samples.jsonl')
+    assert len({r['scene_seed'] for r in records}) >= 3
+    sizes = set()
+    for record in records:
+        image = Image.open(tmp_path / record['image'])
+        assert image.size == (record['width'], record['height']) and max(image.size) <= 200
+        sizes.add(image.size)
+        view, camera = record['view'], record['scene']['camera']
+        assert record['scene']['world']['view'] == view
+        assert view['fovy_deg'] == camera['fovy_deg'] and 320 <= view['native_width'] <= 1280
+        mask = np.array(Image.open(tmp_path / record['mask'])) >= 128
+        points = np.array(record['points'])
+        cols, rows = (points[:, 0] * image.size[0]).astype(int), \
+            (points[:, 1] * image.size[1]).astype(int)
+        assert mask[rows, cols].all()
+    assert len(sizes) >= 2
+    config = json.loads((tmp_path / 'config.json').read_text())
+    assert config['data']['world'] == 'random' and config['data']['max_side'] == 200

@@ -24,8 +24,11 @@ from trace_train.data.samples import DataConfig, make_scene_samples, pixel_point
 VISIBLE_GROUPS = np.array([1, 1, 1, 0, 0, 0], np.uint8)
 CONFIGS = [DataConfig(relations=tuple(RELATIONS), questions_per_scene=6, locate_per_scene=2),
            DataConfig(width=224, height=224, relations=tuple(RELATIONS), questions_per_scene=6,
-                      locate_per_scene=2, split='small')]
-CASES = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+                      locate_per_scene=2, split='small'),
+           DataConfig(world='random', max_side=320, relations=tuple(RELATIONS),
+                      questions_per_scene=6, locate_per_scene=2, split='random')]
+# random worlds: 16:9 and 4:3 views, and one from behind the arm (yaw 175 deg, 1 object)
+CASES = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 3), (2, 5), (2, 35)]
 REFERENCE_RE = re.compile(r'the ([a-z ]+), at \((\d\.\d+), (\d\.\d+)\)')
 
 
@@ -45,7 +48,8 @@ def placements(result):
 def test_scene_gives_samples(generated):
     result, _, _ = generated
     assert len(placements(result)) == 6
-    assert sum(s.record['kind'] == 'locate' for s in result.samples) == 2
+    assert sum(s.record['kind'] == 'locate' for s in result.samples) == \
+        min(2, len(result.scene.objects))
     assert len({s.record['id'] for s in result.samples}) == len(result.samples)
 
 

@@ -40,3 +40,20 @@ def test_closed_loop_benchmark_runs_a_hard_relation(tmp_path, ros_domain_id):
     assert summary['inference_s']['median'] == episode['inference_s']
     assert '| trace-tiny | hard |' in run.stdout
     assert (tmp_path / 'closed_loop.png').stat().st_size > 0
+
+
+def test_randomized_closed_loop_gives_trace_node_each_scenes_camera(ros_domain_id):
+    import numpy as np
+    import pytest
+    from trace_ros.ros.closed_loop import ClosedLoop
+    from trace_ros.sim.randomization import sim_camera_pose
+    from trace_ros.sim.scene import CameraConfig
+    default = CameraConfig().camera().world_from_optical.as_list()
+    with ClosedLoop(domain_id=ros_domain_id, randomize_world=True, max_new_tokens=96) as loop:
+        for seed in (2, 5):
+            episode = loop.run(seed)
+            pose = list(loop.trace.get_parameter('static_transform').value)
+            assert pose == pytest.approx(sim_camera_pose(seed, True))
+            assert not np.allclose(pose, default)
+            assert episode.status not in ('NO_TRANSFORM', 'NO_FRAME', 'STALE_FRAME'), episode
+            assert episode.model_id and episode.attempts >= 1

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import types
+import typing
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -279,8 +280,10 @@ def test_launch_file_references_what_exists(name):
                 assert param in declared_params, \
                     f'{executable} does not declare a parameter {param}'
                 expected = declared_params[param]
-                if type(value).__name__ == 'ParameterValue':
-                    assert value.kwargs['value_type'] is expected, (param, expected)
+                if type(value).__name__ == 'ParameterValue':  # e.g. int, or List[float]
+                    value_type = value.kwargs['value_type']
+                    assert (typing.get_origin(value_type) or value_type) is expected, \
+                        (param, expected)
                 elif not isinstance(value, _Recorded):
                     assert isinstance(value, expected), (param, value, expected)
 
@@ -305,6 +308,7 @@ def test_launch_file_configures_then_activates_the_lifecycle_node(name):
 
 
 def test_sim_launch_wires_trace_node_to_the_sim_and_the_executor():
+    from trace_ros.sim.randomization import closed_loop_world
     from trace_ros.sim.scene import CameraConfig
     _, entities = _recorded_launch_description('sim.launch.py')
     nodes = {n.kwargs['executable']: n
@@ -330,9 +334,30 @@ def test_sim_launch_wires_trace_node_to_the_sim_and_the_executor():
     assert sim['world_frame'] == executor['world_frame'] == 'world_frame'
     assert trace['target_frame'] == trace['static_transform_parent'] == 'world_frame'
     assert sim['camera_frame'] == trace['static_transform_child'] == 'camera_frame'
-    # Without tf2 the node takes the camera pose from its parameter: the sim camera's.
+    # Without tf2 the node takes the camera pose from its parameter: the sim camera's, which
+    # the launch computes from the seed (and randomize_world) when it runs.
+    value, = [entry['static_transform'] for entry in nodes['trace_node'].kwargs['parameters']
+              if isinstance(entry, dict) and 'static_transform' in entry]
+    assert type(value).__name__ == 'ParameterValue'
+    expression = value.args[0]
+    assert type(expression).__name__ == 'PythonExpression'
+    defaults = {name: kwargs['default_value']
+                for name, kwargs in _declared_arguments(entities).items()}
+
+    def evaluate(**arguments):
+        text = ''.join(arguments.get(_configuration_name(part), defaults.get(
+            _configuration_name(part))) if _configuration_name(part) else part
+            for part in expression.args[0])
+        modules = {name: importlib.import_module(name)
+                   for name in expression.kwargs['python_modules']}
+        return eval(text, {}, modules)
+
     pose = CameraConfig().camera().world_from_optical
-    assert trace['static_transform'] == pytest.approx([*pose.translation, *pose.rotation])
+    assert evaluate() == pytest.approx([*pose.translation, *pose.rotation])
+    assert sim['seed'] == 'seed' and sim['randomize_world'] == 'randomize_world'
+    drawn = closed_loop_world(7).camera.camera().world_from_optical
+    assert evaluate(seed='7', randomize_world='true') == pytest.approx(
+        [*drawn.translation, *drawn.rotation])
 
 
 def test_only_launch_files_import_the_launch_api():

@@ -148,3 +148,59 @@ def test_millimetre_depth_and_segmentation(ros_domain_id, tmp_path):
             client.close()
         if process is not None:
             stop_process(process)
+
+
+def test_randomized_world_publishes_its_own_camera(ros_domain_id, tmp_path):
+    """With randomize_world the pose, intrinsics, images and task are the drawn world's."""
+    from trace_ros.sim.randomization import closed_loop_world, sim_camera_pose
+    processes, client = [], None
+    try:
+        processes.append(start_node('trace_ros.ros.sim_node',
+                                    {'seed': 4, 'rate': 4.0, 'randomize_world': True,
+                                     'max_side': 240}, 'trace_sim', str(tmp_path)))
+        processes.append(start_node('trace_ros.ros.goal_executor_node', {'settle_time': 0.6},
+                                    'trace_goal_executor', str(tmp_path)))
+        client = Client(ros_domain_id)
+        tasks = client.collect(String, 'task', TASK_QOS)
+        poses = client.collect(PoseStamped, 'camera_pose', TASK_QOS)
+        depths = client.collect(Image, 'depth/image_raw', qos_profile_sensor_data)
+        infos = client.collect(CameraInfo, 'color/camera_info', qos_profile_sensor_data)
+        outcomes = client.collect(String, 'placement_outcome')
+        goals = client.node.create_publisher(PoseStamped, 'placement_goal', 10)
+        assert client.wait_until(lambda: tasks and poses and depths and infos
+                                 and goals.get_subscription_count() > 0, 90), \
+            '\n'.join(p.read_text() for p in tmp_path.glob('*.log'))
+        config = closed_loop_world(4, 240)
+        camera = config.camera.camera()
+        task = PlacementTask.from_json(tasks[-1].data)
+        assert task.scene == config and config.world is not None
+        pose = poses[-1].pose
+        published = [pose.position.x, pose.position.y, pose.position.z, pose.orientation.x,
+                     pose.orientation.y, pose.orientation.z, pose.orientation.w]
+        np.testing.assert_allclose(published, sim_camera_pose(4, 'true'), atol=1e-9)
+        assert not np.allclose(published[:3], CameraConfig().position)
+        info, depth = infos[-1], depth_to_array(depths[-1])
+        assert (info.width, info.height) == (camera.width, camera.height)
+        assert max(camera.width, camera.height) == 240
+        np.testing.assert_allclose(np.reshape(info.k, (3, 3)), camera.k, atol=1e-9)
+        # Deprojecting the free spot's pixel with the published K, depth and pose finds it.
+        (u, v), = camera.project(np.array([task.free_spot]))[0]
+        col, row = int(round(u)), int(round(v))
+        k = np.reshape(info.k, (3, 3))
+        ray = np.array([(col - k[0, 2]) / k[0, 0], (row - k[1, 2]) / k[1, 1], 1.0])
+        world = camera.world_from_optical.apply((ray * depth[row, col])[None])[0]
+        assert np.linalg.norm(world - task.free_spot) < 0.02
+        for _ in range(20):
+            before = len(outcomes)
+            goals.publish(goal_msg(task.free_spot))
+            assert client.wait_until(lambda: len(outcomes) > before, 30)
+            result = json.loads(outcomes[before].data)
+            if 'no task received yet' not in result['reason']:
+                break
+            client.wait_until(lambda: False, 0.5)
+        assert result['success'] is True, result
+    finally:
+        if client is not None:
+            client.close()
+        for process in processes:
+            stop_process(process)

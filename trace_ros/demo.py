@@ -52,6 +52,9 @@ def main(argv=None) -> int:
     parser.add_argument('--domain-id', type=int, default=None,
                         help='ROS_DOMAIN_ID of the demo (default: $ROS_DOMAIN_ID, else a '
                         'random one in 100-199 so other ROS graphs are not disturbed)')
+    parser.add_argument('--randomize-world', action='store_true',
+                        help="randomized worlds: each seed's own camera, lights, table, "
+                        'objects and sensor effects (docs/SIMULATION.md)')
     parser.add_argument('--out', default='out/demo', help='folder for annotated frames')
     args = parser.parse_args(argv)
     os.environ.setdefault('MUJOCO_GL', 'egl')
@@ -66,8 +69,8 @@ def main(argv=None) -> int:
     print(f'closed loop on ROS_DOMAIN_ID {domain}: trace_sim -> trace_node -> '
           'trace_goal_executor')
     episodes = []
-    with ClosedLoop(model=args.model, prompt_style=args.prompt_style,
-                    domain_id=domain) as loop:
+    with ClosedLoop(model=args.model, prompt_style=args.prompt_style, domain_id=domain,
+                    randomize_world=args.randomize_world) as loop:
         for seed in range(args.seed, args.seed + args.scenes):
             episode = loop.run(seed, relations=args.relations)
             print_episode(episode)

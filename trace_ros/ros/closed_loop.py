@@ -142,14 +142,19 @@ class ClosedLoop:
 
     ``torch_threads`` defaults to 1: with the renderer and DDS on the same few cores, more
     torch threads oversubscribe them (on 2 cores the median generation took 4 s instead of
-    0.6 s with torch's default of 2 threads).
+    0.6 s with torch's default of 2 threads). With ``randomize_world`` each scene is the
+    seed's randomized world seen from its own camera, and trace_node is reconfigured with
+    that camera's pose as its static transform before the scene's instruction (the model
+    reloads).
     """
 
     def __init__(self, model: str = '', prompt_style: str = 'cor', domain_id: int = 0,
                  rate: float = 2.0, shadows: bool = True, max_new_tokens: int = 320,
                  generation_timeout: float = 120.0, settle_time: float = 1.0,
-                 torch_threads: int = 1):
+                 torch_threads: int = 1, randomize_world: bool = False):
         self.rate, self.shadows, self.settle_time = rate, shadows, settle_time
+        self.randomize_world = randomize_world
+        self._camera_pose = CameraConfig().camera().world_from_optical.as_list()
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.executor = MultiThreadedExecutor(num_threads=6, context=self.context)
@@ -161,8 +166,7 @@ class ClosedLoop:
             Parameter('target_frame', value=WORLD_FRAME),
             Parameter('static_transform_parent', value=WORLD_FRAME),
             Parameter('static_transform_child', value=CAMERA_FRAME),
-            Parameter('static_transform',
-                      value=CameraConfig().camera().world_from_optical.as_list()),
+            Parameter('static_transform', value=self._camera_pose),
             # A CPU-rendered camera at a few Hz: frames are up to 1/rate + render time old.
             Parameter('max_frame_age', value=2.0 / rate + 1.0),
             Parameter('frame_wait_timeout', value=2.0 / rate + 1.0)])
@@ -187,11 +191,13 @@ class ClosedLoop:
             Parameter('seed', value=seed), Parameter('task_index', value=task_index),
             Parameter('relations', value=relations), Parameter('rate', value=self.rate),
             Parameter('shadows', value=self.shadows),
+            Parameter('randomize_world', value=self.randomize_world),
             Parameter('world_frame', value=WORLD_FRAME),
             Parameter('camera_frame', value=CAMERA_FRAME)])
         executor_node = GoalExecutorNode(context=self.context, parameter_overrides=[
             Parameter('settle_time', value=self.settle_time),
             Parameter('world_frame', value=WORLD_FRAME)])
+        self._aim_trace(sim.camera.world_from_optical.as_list())
         for node in (sim, executor_node):
             self.executor.add_node(node)
         try:
@@ -200,6 +206,18 @@ class ClosedLoop:
             for node in (sim, executor_node):
                 self.executor.remove_node(node)
                 node.destroy_node()
+
+    def _aim_trace(self, pose: List[float]) -> None:
+        """Give trace_node the sim camera's pose (reconfiguring it) when the pose changed."""
+        if np.allclose(pose, self._camera_pose, atol=1e-12):
+            return
+        self.trace.trigger_deactivate()
+        self.trace.trigger_cleanup()
+        self.trace.set_parameters([Parameter('static_transform', value=list(pose))])
+        if self.trace.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise RuntimeError('trace_node did not configure with the new camera pose')
+        self.trace.trigger_activate()
+        self._camera_pose = list(pose)
 
     def _ask(self, instruction: str, timeout: float) -> tuple:
         """Publish the instruction; return its result (None: timed out) and the list marks."""

@@ -5,11 +5,14 @@ Publishes colour (rgb8), depth (32FC1 metres or 16UC1 millimetres) and CameraInf
 sensor-data QoS at ``rate`` Hz in the REP 103 optical frame ``camera_frame``; the camera
 pose T_world_optical latched on ``camera_pose`` (and on /tf_static when tf2_ros is
 installed); the scene's placement task (instruction + ground-truth target region, JSON)
-latched on ``task``. Outcomes from the goal executor (``placement_outcome``) move the
+latched on ``task``. With ``randomize_world`` the whole world, camera included, comes from
+``randomization.closed_loop_world(seed)`` and the camera's sensor effects apply to the
+colour image. Outcomes from the goal executor (``placement_outcome``) move the
 objects here too, so the images show where things ended. Parameters are read at start-up.
 """
 
 import collections
+import dataclasses
 import json
 import threading
 import time
@@ -23,8 +26,10 @@ from std_msgs.msg import Header, String
 from trace_ros.ros.images import depth_to_msg, rgb_to_msg
 from trace_ros.ros.spin import spin_node
 from trace_ros.sim.ground_truth import apply_poses, ObjectPose
+from trace_ros.sim.randomization import closed_loop_world
 from trace_ros.sim.render import RenderSettings, SceneRenderer
 from trace_ros.sim.scene import CameraConfig, generate_scene, SceneConfig
+from trace_ros.sim.sensor import apply_sensor, SensorConfig
 from trace_ros.sim.task import HARD_RELATIONS, make_task, RELATIONS
 
 try:
@@ -57,6 +62,12 @@ PARAMETERS = {
     'depth_encoding': ('32FC1', 'Depth encoding.', ('32FC1', '16UC1')),
     'world_frame': ('world', 'Frame of the camera pose, the task region and goals.', None),
     'camera_frame': ('camera_color_optical_frame', 'Optical frame of the images.', None),
+    'randomize_world': (False, 'Draw a randomized world from the seed (camera anywhere '
+                        'around the table, lights, table, floor, objects, sensor effects; '
+                        'docs/SIMULATION.md): width, height, fovy_deg, camera_position, '
+                        'camera_look_at and num_objects are then not used.', None),
+    'max_side': (640, 'randomize_world: the longer image side is at most this (px).',
+                 (16, 4096)),
     'publish_segmentation': (False, 'Also publish per-pixel labels (mono8) on '
                              'segmentation/image_raw: 0 background, 1 table, 2 robot, '
                              "3+i object i of the task's scene.", None),
@@ -101,16 +112,22 @@ class SimNode(Node):
         for name in ('camera_position', 'camera_look_at'):
             if len(p[name]) != 3:
                 raise ValueError(f'parameter {name} needs 3 values [x, y, z]')
-        camera = CameraConfig(p['width'], p['height'], p['fovy_deg'],
-                              tuple(p['camera_position']), tuple(p['camera_look_at']))
-        self.scene = generate_scene(SceneConfig(p['seed'], p['num_objects'], p['robot'],
-                                                camera=camera))
+        if p['randomize_world']:
+            config = closed_loop_world(p['seed'], p['max_side'])
+            config = dataclasses.replace(config, robot=config.robot and p['robot'])
+        else:
+            camera = CameraConfig(p['width'], p['height'], p['fovy_deg'],
+                                  tuple(p['camera_position']), tuple(p['camera_look_at']))
+            config = SceneConfig(p['seed'], p['num_objects'], p['robot'], camera=camera)
+        self.scene = generate_scene(config)
+        world = self.scene.config.world
+        self.sensor = world.sensor if world is not None else SensorConfig()
         self.task = make_task(self.scene, p['task_index'],
                               HARD_RELATIONS if p['relations'] == 'hard' else RELATIONS)
         self.model = self.scene.build()
         self.data = self.scene.make_data(self.model)
-        self.renderer = SceneRenderer(self.scene, self.model,
-                                      RenderSettings(p['shadows'], p['msaa']))
+        shadows = p['shadows'] and (world is None or world.shadows)
+        self.renderer = SceneRenderer(self.scene, self.model, RenderSettings(shadows, p['msaa']))
         self.camera = self.scene.camera
         sensor = qos_profile_sensor_data
         self._pubs = {'color': self.create_publisher(Image, 'color/image_raw', sensor),
@@ -129,7 +146,8 @@ class SimNode(Node):
         self._timer = self.create_timer(1.0 / p['rate'], self._publish_frame)
         self.get_logger().info(
             f'scene seed {p["seed"]}: {", ".join(o.label for o in self.scene.objects)}; '
-            f'task: "{self.task.instruction}"')
+            f'task: "{self.task.instruction}"'
+            + (f'; randomized view {world.view}' if world is not None else ''))
 
     def _publish_latched(self) -> None:
         p, t = self.params, self.camera.world_from_optical
@@ -177,6 +195,8 @@ class SimNode(Node):
         labels = 'labels' in self._pubs
         start = time.perf_counter()
         frame = self.renderer.render(self.data, segmentation=labels)
+        if not self.sensor.is_identity:  # noise drawn anew each frame, from the seed
+            frame.rgb = apply_sensor(frame.rgb, self.sensor, self.params['seed'] + self.frames)
         self.render_seconds.append(time.perf_counter() - start)
         header = Header(frame_id=self.params['camera_frame'],
                         stamp=self.get_clock().now().to_msg())

@@ -15,8 +15,13 @@ from trace_ros.core.transforms import RigidTransform
 
 
 def look_at_rotation(position: Sequence[float], target: Sequence[float],
-                     up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
-    """R_world_optical (columns: optical x, y, z in world) of a camera aimed at a target."""
+                     up: Sequence[float] = (0.0, 0.0, 1.0), roll_deg: float = 0.0) -> np.ndarray:
+    """
+    R_world_optical (columns: optical x, y, z in world) of a camera aimed at a target.
+
+    Without roll the optical x axis is horizontal; ``roll_deg`` turns the camera about its
+    optical axis, from optical x towards optical y.
+    """
     forward = np.asarray(target, float) - np.asarray(position, float)
     norm = np.linalg.norm(forward)
     if norm < 1e-9:
@@ -26,7 +31,11 @@ def look_at_rotation(position: Sequence[float], target: Sequence[float],
     if np.linalg.norm(right) < 1e-6:
         raise ValueError('camera looks straight along the up vector; its roll is undefined')
     right /= np.linalg.norm(right)
-    return np.column_stack([right, np.cross(forward, right), forward])
+    down = np.cross(forward, right)
+    if roll_deg:
+        c, s = np.cos(np.radians(roll_deg)), np.sin(np.radians(roll_deg))
+        right, down = c * right + s * down, c * down - s * right
+    return np.column_stack([right, down, forward])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -39,12 +48,12 @@ class SimCamera:
 
     @classmethod
     def look_at(cls, width: int, height: int, fovy_deg: float, position: Sequence[float],
-                target: Sequence[float]) -> 'SimCamera':
+                target: Sequence[float], roll_deg: float = 0.0) -> 'SimCamera':
         """Camera at ``position`` whose optical axis passes through ``target``."""
+        rotation = look_at_rotation(position, target, roll_deg=roll_deg)
         return cls(PinholeCamera.from_fovy(int(width), int(height), float(fovy_deg)),
                    float(fovy_deg),
-                   RigidTransform.from_rotation_matrix(look_at_rotation(position, target),
-                                                       np.asarray(position, float)))
+                   RigidTransform.from_rotation_matrix(rotation, np.asarray(position, float)))
 
     @property
     def width(self) -> int:

@@ -94,9 +94,9 @@ def footprint(scene: Scene, name: str, pose: Optional[ObjectPose] = None) -> np.
     return corners @ np.array([[c, s], [-s, c]]) + np.asarray(position[:2])
 
 
-def table_polygon() -> np.ndarray:
+def table_polygon(scene: Optional[Scene] = None) -> np.ndarray:
     """Return the table top's corners (4 x 2) in the world; it lies at z = TABLE_TOP_Z."""
-    hx, hy = TABLE_HALF
+    hx, hy = scene.table_half if scene is not None else TABLE_HALF
     return np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
 
 
@@ -148,7 +148,7 @@ def region_mask(camera: SimCamera, polygon: np.ndarray, z: float = TABLE_TOP_Z,
 
 def table_mask(scene: Scene, depth: Optional[np.ndarray] = None) -> np.ndarray:
     """Pixels of the table-top surface (only the visible ones when ``depth`` is given)."""
-    return region_mask(scene.camera, table_polygon(), TABLE_TOP_Z, depth)
+    return region_mask(scene.camera, table_polygon(scene), TABLE_TOP_Z, depth)
 
 
 def visible_table_mask(labels: np.ndarray) -> np.ndarray:

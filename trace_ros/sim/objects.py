@@ -6,6 +6,7 @@ on a surface when its body origin is on it. Bowls and mugs are hollow (rings of 
 boxes), so they look and collide like containers; all parts are convex primitives.
 """
 
+import colorsys
 import dataclasses
 import math
 from typing import Callable, Dict, List, Tuple
@@ -21,6 +22,14 @@ COLOURS: Dict[str, Tuple[float, float, float]] = {
     'white': (0.92, 0.92, 0.90), 'black': (0.12, 0.12, 0.12), 'grey': (0.55, 0.55, 0.57),
     'pink': (0.95, 0.55, 0.70), 'cyan': (0.20, 0.75, 0.80),
 }
+# More named colours, used only by randomized worlds (the default scenes keep COLOURS).
+EXTRA_COLOURS: Dict[str, Tuple[float, float, float]] = {
+    'brown': (0.45, 0.27, 0.12), 'magenta': (0.85, 0.12, 0.65), 'lime': (0.60, 0.88, 0.18),
+    'olive': (0.42, 0.45, 0.08),
+}
+ALL_COLOURS = {**COLOURS, **EXTRA_COLOURS}
+# Lightness limits (HSV value) that keep the achromatic names true under a tint.
+ACHROMATIC = {'white': (0.8, 1.0), 'black': (0.04, 0.2), 'grey': (0.4, 0.68)}
 ACCENT_RGBA = (0.78, 0.78, 0.80, 1.0)  # can lids, bottle caps
 WALL = 0.006  # wall thickness of bowls and mugs (m)
 
@@ -136,3 +145,29 @@ def make_shape(category: str, rng: np.random.Generator) -> Shape:
         raise ValueError(f"unknown object category '{category}' "
                          f'(known: {", ".join(CATEGORIES)})')
     return _BUILDERS[category](rng)
+
+
+def tint(colour: str, rng: np.random.Generator, amount: float = 1.0) -> Tuple[float, ...]:
+    """
+    Draw an RGB that still looks like the named ``colour``.
+
+    Hue moves by up to 0.008 (3 deg), saturation by -12..+8 % and brightness by -10..+8 %,
+    times ``amount`` (each still nearest its own name among ALL_COLOURS); white, black and
+    grey keep a low saturation and their lightness band.
+    """
+    h, s, v = colorsys.rgb_to_hsv(*ALL_COLOURS[colour])
+    h = (h + amount * rng.uniform(-0.008, 0.008)) % 1.0
+    s = min(1.0, s * (1 + amount * rng.uniform(-0.12, 0.08)))
+    v = min(1.0, v * (1 + amount * rng.uniform(-0.10, 0.08)))
+    if colour in ACHROMATIC:
+        s, v = min(s, 0.06), float(np.clip(v, *ACHROMATIC[colour]))
+    return tuple(round(c, 4) for c in colorsys.hsv_to_rgb(h, s, v))
+
+
+def scale_shape(shape: Shape, factor: float) -> Shape:
+    """Return the shape uniformly scaled about its body origin (bottom centre)."""
+    parts = tuple(dataclasses.replace(p, size=tuple(factor * v for v in p.size),
+                                      pos=tuple(factor * v for v in p.pos))
+                  for p in shape.parts)
+    box = None if shape.box_half is None else tuple(factor * v for v in shape.box_half)
+    return Shape(shape.category, parts, factor * shape.radius, factor * shape.height, box)

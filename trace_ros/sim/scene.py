@@ -10,7 +10,7 @@ default camera looks at the table from the opposite side.
 
 import dataclasses
 import math
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import mujoco
 import numpy as np
@@ -40,26 +40,38 @@ class CameraConfig:
     fovy_deg: float = 55.0
     position: Tuple[float, float, float] = (1.0, 0.0, 1.45)
     look_at: Tuple[float, float, float] = (0.0, 0.0, TABLE_TOP_Z)
+    roll_deg: float = 0.0
 
     def camera(self) -> SimCamera:
         """Build the pinhole model and optical-frame pose of this camera."""
         return SimCamera.look_at(self.width, self.height, self.fovy_deg, self.position,
-                                 self.look_at)
+                                 self.look_at, self.roll_deg)
 
 
 @dataclasses.dataclass(frozen=True)
 class SceneConfig:
-    """Everything a scene is generated from; num_objects 0 draws 3-8 from the seed."""
+    """
+    Everything a scene is generated from; num_objects 0 draws 3-8 from the seed.
+
+    ``world`` (a ``randomization.WorldConfig``) replaces the default look (lights, table,
+    floor, walls, object sizes and tints); None is the default scene.
+    """
 
     seed: int = 0
     num_objects: int = 0
     robot: bool = True
     categories: Tuple[str, ...] = CATEGORIES
     camera: CameraConfig = CameraConfig()
+    world: Optional[Any] = None
 
     def to_dict(self) -> Dict:
-        """Plain-data form (JSON-serializable)."""
-        return dataclasses.asdict(self)
+        """Plain-data form (JSON-serializable); unset new fields are left out."""
+        values = dataclasses.asdict(self)
+        if not self.camera.roll_deg:
+            del values['camera']['roll_deg']
+        if self.world is None:
+            del values['world']
+        return values
 
     @classmethod
     def from_dict(cls, values: Dict) -> 'SceneConfig':
@@ -69,6 +81,9 @@ class SceneConfig:
         camera = CameraConfig(**{k: tuple(v) if isinstance(v, list) else v
                                  for k, v in camera.items()})
         values['categories'] = tuple(values.get('categories', CATEGORIES))
+        if values.get('world') is not None:
+            from trace_ros.sim.randomization import WorldConfig
+            values['world'] = WorldConfig.from_dict(values['world'])
         return cls(camera=camera, **values)
 
 
@@ -83,11 +98,12 @@ class SceneObject:
     shape: Shape
     position: Tuple[float, float, float]  # centre of the bottom face, world
     yaw: float
+    rgb: Optional[Tuple[float, float, float]] = None  # a tint of ``colour``; None: the palette's
 
     @property
     def rgba(self) -> Tuple[float, float, float, float]:
         """Return the main colour."""
-        return (*COLOURS[self.colour], 1.0)
+        return (*(self.rgb or COLOURS[self.colour]), 1.0)
 
     @property
     def quat(self) -> Tuple[float, float, float, float]:
@@ -107,6 +123,11 @@ class Scene:
         """Return the RGB-D camera's intrinsics and optical-frame pose."""
         return self.config.camera.camera()
 
+    @property
+    def table_half(self) -> Tuple[float, float]:
+        """Half extents (x, y) of this scene's table top; it is centred on the origin."""
+        return self.config.world.table_half if self.config.world else TABLE_HALF
+
     def by_name(self, name: str) -> SceneObject:
         """Look an object up by name ('red_mug') or label ('red mug')."""
         for obj in self.objects:
@@ -121,6 +142,9 @@ class Scene:
 
     def to_mjcf(self) -> str:
         """MJCF of the scene without the arm (build() attaches it)."""
+        if self.config.world is not None:
+            from trace_ros.sim.world import world_mjcf
+            return world_mjcf(self)
         return _mjcf(self)
 
     def build(self) -> mujoco.MjModel:
@@ -151,6 +175,9 @@ def _fits(xy, radius, placed) -> bool:
 
 def generate_scene(config: SceneConfig = SceneConfig()) -> Scene:
     """Draw a random, non-overlapping, upright layout from ``config.seed``."""
+    if config.world is not None:
+        from trace_ros.sim.world import generate_world_scene
+        return generate_world_scene(config)
     unknown = set(config.categories) - set(CATEGORIES)
     if unknown or not config.categories:
         raise ValueError(f'categories must be a non-empty subset of {CATEGORIES}')
@@ -197,7 +224,8 @@ def _f(values) -> str:
     return ' '.join(number_text(v) for v in values)
 
 
-def _object_xml(obj: SceneObject) -> str:
+def object_xml(obj: SceneObject) -> str:
+    """MJCF body of one object (free joint, its primitive parts)."""
     geoms = []
     for i, part in enumerate(obj.shape.parts):
         rgba = ACCENT_RGBA if part.accent else obj.rgba
@@ -252,7 +280,7 @@ def _mjcf(scene: Scene, offscreen: Optional[Tuple[int, int]] = None) -> str:
         pos="0 0 {TABLE_TOP_Z - TABLE_THICKNESS / 2}" material="table"/>
       {legs}
     </body>
-    {''.join(_object_xml(o) for o in scene.objects)}
+    {''.join(object_xml(o) for o in scene.objects)}
     <camera name="rgbd" pos="{_f(camera.position)}" xyaxes="{_f(camera.mujoco_xyaxes)}"
       fovy="{number_text(cam.fovy_deg)}"/>
   </worldbody>

@@ -106,10 +106,19 @@ def _intersect(p, q, a, b):
 
 
 def directions(scene: Scene):
-    """Return the unit world (x, y) vectors of 'left of', 'right of', 'in front of', 'behind'."""
+    """
+    Return the unit world (x, y) vectors of 'left of', 'right of', 'in front of', 'behind'.
+
+    They are the camera's, for any camera pose: 'right of' is the image's right (optical x)
+    on the table, 'behind' is away from the camera (optical z on the table). A rolled camera's
+    x axis is made horizontal and perpendicular to the viewing direction first.
+    """
     rotation = scene.camera.rotation
-    right = rotation[:2, 0] / np.linalg.norm(rotation[:2, 0])
     ahead = rotation[:2, 2] / np.linalg.norm(rotation[:2, 2])
+    right = rotation[:2, 0]
+    if abs(rotation[2, 0]) > 1e-9:  # rolled: keep the horizontal part, square to ahead
+        right = right - np.dot(right, ahead) * ahead
+    right = right / np.linalg.norm(right)
     return {'left of': -right, 'right of': right, 'in front of': -ahead, 'behind': ahead}
 
 
@@ -141,7 +150,7 @@ def target_region(scene: Scene, reference: str, relation: str, near: float = NEA
     (ax, ay), (bx, by) = rect[1] - rect[0], rect[2] - rect[1]
     if ax * by - ay * bx < 0:
         rect = rect[::-1]
-    return clip_polygon(rect, table_polygon()), TABLE_TOP_Z
+    return clip_polygon(rect, table_polygon(scene)), TABLE_TOP_Z
 
 
 def object_gap(scene: Scene, a: str, b: str) -> float:
@@ -212,7 +221,7 @@ def closest_free_region(scene: Scene, held: str, reference: str, step: float = 0
     CLOSEST_BAND, clipped to the table, minus the reference's footprint (so putting the
     object on the reference does not count); None when nothing is free.
     """
-    hx, hy = np.abs(table_polygon()).max(axis=0)
+    hx, hy = np.abs(table_polygon(scene)).max(axis=0)
     xs, ys = np.meshgrid(np.arange(-hx + step / 2, hx, step), np.arange(-hy + step / 2, hy, step))
     points = np.column_stack([xs.ravel(), ys.ravel()])
     free = points[fits_at(scene, held, points)]
@@ -220,7 +229,7 @@ def closest_free_region(scene: Scene, held: str, reference: str, step: float = 0
         return None
     center = np.asarray(scene.by_name(reference).position[:2], float)
     _, farthest = closest_free_distances(center, free)
-    outer = clip_polygon(circle(center, farthest, 48), table_polygon())
+    outer = clip_polygon(circle(center, farthest, 48), table_polygon(scene))
     return ring_polygon(outer, footprint(scene, reference))
 
 
@@ -237,7 +246,8 @@ def task_region(scene: Scene, held: str, relation: str, references: Sequence[str
     if len(references) != count:
         raise ValueError(f"'{relation}' takes {count} reference objects, got {len(references)}")
     if relation == 'between':
-        return clip_polygon(between_region(scene, *references), table_polygon()), TABLE_TOP_Z
+        region = clip_polygon(between_region(scene, *references), table_polygon(scene))
+        return region, TABLE_TOP_Z
     if relation == 'closest free space':
         return closest_free_region(scene, held, references[0]), TABLE_TOP_Z
     return target_region(scene, references[0], relation)
@@ -253,7 +263,7 @@ def fits_at(scene: Scene, held: str, points: np.ndarray, on: Optional[str] = Non
     """
     obj = scene.by_name(held)
     margin = obj.shape.radius + EDGE_MARGIN
-    hx, hy = np.abs(table_polygon()).max(axis=0)
+    hx, hy = np.abs(table_polygon(scene)).max(axis=0)
     ok = (np.abs(points[:, 0]) <= hx - margin) & (np.abs(points[:, 1]) <= hy - margin)
     reach = np.hypot(points[:, 0] - ROBOT_BASE[0], points[:, 1] - ROBOT_BASE[1])
     ok &= (reach >= panda.MIN_REACH + obj.shape.radius) & (reach <= panda.REACH)

@@ -3,6 +3,7 @@ Generate a TRACE training set: parallel over processes, deterministic, resumable
 
 Usage: python -m trace_train.data.generate --out out/trace_data --scenes 1000 --workers 2
 [--size 224 224] [--questions 4] [--locate 2] [--dense] [--seed 0]
+[--randomize [--max-side 640]]
 
 Scenes are cut into chunks; each chunk is written atomically to ``chunks/`` when done, so an
 interrupted run picks up where it stopped (the same command again). A sample depends only
@@ -34,7 +35,7 @@ from trace_ros.core.answer_format import llava_human_value
 from trace_ros.core.prompts import build_prompt
 from trace_train.data.relations import RELATIONS, TRAIN_RELATIONS
 from trace_train.data.samples import (DataConfig, make_scene_samples, POINT_ORDERS,
-                                      SceneSamples)
+                                      SceneSamples, WORLDS)
 
 LABELS_JSON_VERSION = 1
 
@@ -201,6 +202,13 @@ def main(argv: Optional[List[str]] = None) -> None:
                         help="answer points: 'random' pixels of the target mask, or "
                         "'interior' (its most interior pixel, then farthest-point order among "
                         'pixels at least half as deep; CoR step 3 gives that centre, no box)')
+    parser.add_argument('--world', choices=WORLDS, default='default',
+                        help="'random': randomized worlds (camera, lights, table, objects, "
+                        'sensor; docs/DATASET.md) at mixed image sizes, --size unused')
+    parser.add_argument('--randomize', action='store_const', const='random', dest='world',
+                        help='the same as --world random')
+    parser.add_argument('--max-side', type=int, default=DataConfig.max_side,
+                        help='random worlds: render and store images at most this large')
     parser.add_argument('--no-masks', action='store_true')
     parser.add_argument('--dense', action='store_true', help='save per-pixel object labels')
     args = parser.parse_args(argv)
@@ -208,7 +216,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                         height=args.size[1], relations=tuple(args.relations),
                         questions_per_scene=args.questions, locate_per_scene=args.locate,
                         camera_jitter=args.camera_jitter, shadows=not args.no_shadows,
-                        point_order=args.point_order)
+                        point_order=args.point_order, world=args.world,
+                        max_side=args.max_side)
     options = OutputOptions(args.jpeg_quality, not args.no_masks, args.dense)
     stats = generate(config, args.out, args.scenes, args.workers, args.chunk_size, options)
     run = stats['run']

@@ -1,7 +1,7 @@
 """
 Regenerate the public simulated Where2Place evaluation sets (deterministic).
 
-Usage: python -m trace_train.data.make_eval_sets [--out data/eval] [--only sim_w2p]
+Usage: python -m trace_train.data.make_eval_sets [--out data/eval] [--only sim_w2p ...]
 
 Each set is a folder in the Where2Place layout that ``trace_ros.core.where2place`` scores:
 ``images/NN.jpg``, ``masks/NN.jpg`` (white = target, binarize at 128) and
@@ -13,6 +13,12 @@ region). One question per scene, relations taken in turn so each is equally repr
 * ``sim_w2p``: 100 questions over the training relations (scenes never used in training);
 * ``sim_w2p_hard``: 50 questions over the relations held out of training, 'between' and
   'closest free space' (like W2P-hard, whose relation types training never saw);
+* ``sim_w2p_random``: 156 questions over the training relations (13 each) in randomized
+  worlds (``--randomize``: any camera, lights, table, objects, sensor), stored with the
+  longer side at most 480 px; scene seeds come from (seed 0, split 'random_eval', index), a
+  split no training run uses, so its scenes and views were never trained on. Each question
+  also carries its ``view`` (camera yaw, pitch, distance, roll, vertical FOV, native image
+  size) for ``python -m trace_train.view_sweep``;
 * ``sim_w2p_val`` (not committed, ``--only sim_w2p_val``, 10 MB): 300 questions like sim_w2p
   from other held-out scenes, for choosing between models without tuning on sim_w2p. On 100
   questions a model's accuracy has a 95 % interval of about +-9 points; on 300, about +-5.
@@ -26,6 +32,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 from trace_ros.core.prompts import build_prompt
 from trace_train.data.relations import HARD_RELATIONS, TRAIN_RELATIONS
 from trace_train.data.samples import DataConfig, make_scene_samples
@@ -34,9 +41,12 @@ EVAL_SETS = {
     'sim_w2p': (DataConfig(seed=0, split='eval', relations=TRAIN_RELATIONS), 100),
     'sim_w2p_hard': (DataConfig(seed=0, split='hard', relations=HARD_RELATIONS), 50),
     'sim_w2p_val': (DataConfig(seed=1, split='eval', relations=TRAIN_RELATIONS), 300),
+    'sim_w2p_random': (DataConfig(seed=0, split='random_eval', relations=TRAIN_RELATIONS,
+                                  world='random', max_side=480), 156),
 }
-COMMITTED = ('sim_w2p', 'sim_w2p_hard')
+COMMITTED = ('sim_w2p', 'sim_w2p_hard', 'sim_w2p_random')
 IMAGE_QUALITY, MASK_QUALITY = 80, 90
+SET_IMAGE_QUALITY = {'sim_w2p_random': 70}  # its noisy images compress badly: 2.7 MB at 80
 MAX_TRIES = 30  # scenes tried for one relation before it is skipped for that question
 
 
@@ -45,9 +55,10 @@ def question_record(index: int, record: Dict) -> Dict:
     keep = ('instruction', 'relation', 'goal_subtype', 'held', 'references',
             'reference_points', 'points', 'answer', 'cor', 'target_box', 'scene_seed',
             'scene', 'width', 'height', 'region')
+    extra = {'view': record['view']} if 'view' in record else {}
     return {'question_id': index, 'image': f'{index:02d}.jpg',
             'text': build_prompt(record['instruction'], style='plain'),
-            'category': record['relation'], **{k: record[k] for k in keep}}
+            'category': record['relation'], **{k: record[k] for k in keep}, **extra}
 
 
 def write_where2place(folder, config: DataConfig, count: int,
@@ -60,6 +71,7 @@ def write_where2place(folder, config: DataConfig, count: int,
         for old in (folder / sub).glob('*.jpg'):
             old.unlink()
     questions, scene, skipped, tries = [], 0, 0, 0
+    bar = tqdm(total=count, desc=folder.name, unit='question')
     while len(questions) < count:
         relation = config.relations[(len(questions) + skipped) % len(config.relations)]
         one = dataclasses.replace(config, relations=(relation,), questions_per_scene=1,
@@ -78,6 +90,8 @@ def write_where2place(folder, config: DataConfig, count: int,
         Image.fromarray(sample.mask.astype(np.uint8) * 255).save(
             folder / 'masks' / f'{index:02d}.jpg', quality=mask_quality)
         questions.append(question_record(index, sample.record))
+        bar.update()
+    bar.close()
     with open(folder / 'point_questions.jsonl', 'w', encoding='utf-8') as file:
         for question in questions:
             file.write(json.dumps(question) + '\n')
@@ -97,7 +111,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     for name in args.only:
         config, count = EVAL_SETS[name]
         folder = pathlib.Path(args.out) / name
-        questions = write_where2place(folder, config, count)
+        questions = write_where2place(folder, config, count,
+                                      SET_IMAGE_QUALITY.get(name, IMAGE_QUALITY))
         size = sum(p.stat().st_size for p in folder.rglob('*') if p.is_file())
         print(f'{folder}: {len(questions)} questions, {size / 1e6:.2f} MB')
 

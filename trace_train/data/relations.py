@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from trace_ros.core.answer_format import GOAL_FREE_SPACE, GOAL_OBJECT_REFERENCE
 from trace_ros.sim import panda
-from trace_ros.sim.scene import ROBOT_BASE, Scene, TABLE_HALF, TABLE_TOP_Z
+from trace_ros.sim.scene import ROBOT_BASE, Scene, TABLE_TOP_Z
 from trace_ros.sim.task import (between_region, closest_free_distances, directions,
                                 HARD_RELATIONS, object_gap, spans_gap, target_region)
 from trace_train.data.regions import as_polygon, DECIMALS, inflated_footprint, Region
@@ -92,7 +92,8 @@ def free_table(scene: Scene, held: Optional[str], margin: Optional[float] = None
     """Return the table surface within reach where ``held`` fits, clear of other objects."""
     radius = held_radius(scene, held)
     margin = radius + CLEARANCE if margin is None else margin
-    hx, hy = TABLE_HALF[0] - radius - EDGE_MARGIN, TABLE_HALF[1] - radius - EDGE_MARGIN
+    hx, hy = scene.table_half
+    hx, hy = hx - radius - EDGE_MARGIN, hy - radius - EDGE_MARGIN
     table = as_polygon([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
     reach = (ROBOT_BASE[0], ROBOT_BASE[1], panda.MIN_REACH + radius, panda.REACH)
     exclude = tuple(inflated_footprint(scene, o.name, margin) for o in scene.objects
@@ -112,7 +113,7 @@ def _strip(scene: Scene, relation: str) -> Tuple[Tuple[float, float], ...]:
     axis = {'left side': axes['left of'], 'right side': axes['right of'],
             'front edge': axes['in front of']}[relation]
     share = FRONT_SHARE if relation == 'front edge' else SIDE_SHARE
-    hx, hy = TABLE_HALF
+    hx, hy = scene.table_half
     corners = np.array([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
     reach = corners @ axis
     lo, hi = reach.max() - share * (reach.max() - reach.min()), reach.max() + 1.0
@@ -123,7 +124,7 @@ def _strip(scene: Scene, relation: str) -> Tuple[Tuple[float, float], ...]:
 
 def surface_region(scene: Scene, relation: str) -> Region:
     """Return the table, or its side, that a free-space relation without an object names."""
-    hx, hy = TABLE_HALF
+    hx, hy = scene.table_half
     table = as_polygon([[-hx, -hy], [hx, -hy], [hx, hy], [-hx, hy]])
     if relation in ('left side', 'right side', 'front edge'):
         return Region(TABLE_TOP_Z, (table, _strip(scene, relation)))
@@ -176,6 +177,8 @@ def placement_region(scene: Scene, relation: str, references: Tuple[str, ...],
         return _with(free, annuli=[ring]), {**facts, 'nearest': nearest, 'farthest': farthest}
     if relation == 'away from objects':
         others = [o for o in scene.objects if o.name != held]
+        if not others:
+            raise NoRegion('no other objects to keep away from')
         gaps = np.min([np.hypot(*(grid - o.position[:2]).T) - o.shape.radius
                        for o in others], axis=0)
         best = float(gaps.max())

@@ -41,6 +41,7 @@ def statistics(records: List[Dict], counters: Dict[str, int]) -> Dict:
         'samples': len(records),
         'scenes': counters.get('scenes', 0),
         'scenes_failed': counters.get('scene_failed', 0),
+        'views_redrawn': counters.get('view_redrawn', 0),
         'kinds': dict(collections.Counter(r['kind'] for r in records)),
         'relations': dict(collections.Counter(r['relation'] for r in placement).most_common()),
         'goal_subtypes': dict(collections.Counter(r['goal_subtype'] for r in placement)),

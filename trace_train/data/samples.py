@@ -21,9 +21,11 @@ import zlib
 import numpy as np
 from trace_ros.core.answer_format import format_points
 from trace_ros.sim.ground_truth import plane_hits
+from trace_ros.sim.randomization import draw_world, view_of, WorldRandomization
 from trace_ros.sim.render import Frame, RenderSettings, SceneRenderer
 from trace_ros.sim.scene import (CameraConfig, FIRST_OBJECT_LABEL, generate_scene, Scene,
                                  SceneConfig)
+from trace_ros.sim.sensor import apply_sensor
 from trace_train.data import language
 from trace_train.data.regions import (erode, GRID_STEP, normalized_box, Region,
                                       visible_fraction, visible_mask)
@@ -38,6 +40,8 @@ _TAN_HALF_HFOV = math.tan(math.radians(DEFAULT_CAMERA.fovy_deg) / 2) * (
 
 
 POINT_ORDERS = ('random', 'interior')
+WORLDS = ('default', 'random')
+VIEW_REDRAWS = 3  # random worlds: views drawn before a scene with few visible objects is kept
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +74,8 @@ class DataConfig:
     shadows: bool = True
     num_objects: int = 0
     point_order: str = 'random'  # 'interior': points near the mask's middle, step 3 its centre
+    world: str = 'default'  # 'random': randomized worlds (randomization.draw_world), any size
+    max_side: int = 640  # random worlds: rendered and stored at most this large
 
     def __post_init__(self):
         unknown = set(self.relations) - set(RELATIONS)
@@ -79,11 +85,14 @@ class DataConfig:
             raise ValueError('need 1 <= min_points <= max_points')
         if self.point_order not in POINT_ORDERS:
             raise ValueError(f'point_order must be one of {POINT_ORDERS}')
+        if self.world not in WORLDS:
+            raise ValueError(f'world must be one of {WORLDS}')
 
     @property
     def decimals(self) -> int:
         """Return the decimals that keep written points in the pixel they were drawn from."""
-        return 3 if max(self.width, self.height) <= 800 else 4
+        side = self.max_side if self.world == 'random' else max(self.width, self.height)
+        return 3 if side <= 800 else 4
 
     def to_dict(self) -> Dict:
         """Plain-data form (JSON-serializable)."""
@@ -120,9 +129,16 @@ def scene_seed(config: DataConfig, index: int) -> int:
     return int(np.random.SeedSequence([config.seed, split, index]).generate_state(1)[0])
 
 
-def scene_config(config: DataConfig, index: int) -> SceneConfig:
-    """Return the scene configuration, its camera jittered from the same seed."""
+def scene_config(config: DataConfig, index: int, view: int = 0) -> SceneConfig:
+    """
+    Return the scene configuration, its camera jittered from the same seed.
+
+    Random worlds come from ``draw_world`` (``view`` redraws their camera); ``--size`` is
+    not used for them.
+    """
     seed = scene_seed(config, index)
+    if config.world == 'random':
+        return draw_world(seed, WorldRandomization(max_side=config.max_side), view)
     rng = np.random.default_rng([seed, 7])
     fovy = config.fovy_deg or math.degrees(
         2 * math.atan(_TAN_HALF_HFOV * config.height / config.width))
@@ -295,23 +311,42 @@ def _locate(ctx: _Context, name: str, rng: np.random.Generator) -> Sample:
 
 
 def render(scene: Scene, shadows: bool = True) -> Frame:
-    """Render RGB, depth and segmentation of a freshly built scene."""
+    """
+    Render RGB, depth and segmentation of a freshly built scene.
+
+    A randomized world's shadows and sensor effects (RGB only) are its own.
+    """
     model = scene.build()
     data = scene.make_data(model)
+    world = scene.config.world
+    shadows = shadows and (world is None or world.shadows)
     with SceneRenderer(scene, model, RenderSettings(shadows=shadows)) as renderer:
-        return renderer.render(data, segmentation=True)
+        frame = renderer.render(data, segmentation=True)
+    if world is not None:
+        frame.rgb = apply_sensor(frame.rgb, world.sensor, scene.config.seed)
+    return frame
+
+
+def _render_scene(config: DataConfig, index: int, counters: collections.Counter):
+    """Build and render scene ``index``; a random world's view is redrawn if few objects show."""
+    for view in range(VIEW_REDRAWS if config.world == 'random' else 1):
+        scene = generate_scene(scene_config(config, index, view))
+        frame = render(scene, config.shadows)
+        ctx = _Context(config, scene, frame)
+        if len(ctx.visible) >= math.ceil(0.5 * len(scene.objects)):
+            break
+        counters['view_redrawn'] += 1
+    return scene, frame, ctx
 
 
 def make_scene_samples(config: DataConfig, index: int) -> SceneSamples:
     """Render scene ``index`` and pose its checked samples (module docstring)."""
     counters = collections.Counter(scenes=1)
     try:
-        scene = generate_scene(scene_config(config, index))
+        scene, frame, ctx = _render_scene(config, index, counters)
     except RuntimeError:
         counters['scene_failed'] += 1
         return SceneSamples(index, None, None, [], counters)
-    frame = render(scene, config.shadows)
-    ctx = _Context(config, scene, frame)
     rng = np.random.default_rng([scene.config.seed, 11])
     samples, posed = [], set()
     for _ in range(config.questions_per_scene):
@@ -334,6 +369,8 @@ def make_scene_samples(config: DataConfig, index: int) -> SceneSamples:
         samples.append(_locate(ctx, str(name), rng))
     base = {'split': config.split, 'scene_index': index, 'scene_seed': scene.config.seed,
             'scene': scene.config.to_dict(), 'width': ctx.size[0], 'height': ctx.size[1]}
+    if scene.config.world is not None:
+        base['view'] = view_of(scene.config)
     for number, sample in enumerate(samples):
         kind = 'q' if sample.record['kind'] == 'placement' else 'loc'
         sample.record = {'id': f'{config.split}_{index:06d}_{kind}{number}', **base,

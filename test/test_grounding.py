@@ -1,7 +1,5 @@
 """Plumbing of the grounding stages: dense targets, a few training steps, stock reloading."""
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -9,9 +7,9 @@ import torch
 pytest.importorskip('mujoco')
 transformers = pytest.importorskip('transformers')
 
-from trace_train.grounding import data as gdata  # noqa: E402
-from trace_train.grounding import dense, localize  # noqa: E402
-from trace_train.grounding.render import render_dataset  # noqa: E402
+from experiments.grounding import data as gdata  # noqa: E402, I100
+from experiments.grounding import dense, localize, locate  # noqa: E402
+from experiments.grounding.render import render_dataset  # noqa: E402
 
 SIZE, PATCH = 64, 8
 
@@ -68,14 +66,15 @@ def test_dense_steps_reduce_loss(small_set):
 
 
 def test_localize_steps_and_stock_reload(small_set, tmp_path):
-    args = argparse.Namespace(image_size=SIZE, patch_size=PATCH, vocab_size=300, text_layers=1,
-                              text_hidden=64, vision=None, whiten=True)
+    args = localize.LocalizeConfig(train='unused.npz', out=str(tmp_path), image_size=SIZE,
+                                   patch_size=PATCH, vocab_size=300, text_layers=1,
+                                   text_hidden=64)
     cfg, tokenizer, processor, model, stats = localize.build(args, small_set)
     assert stats['feature_token_spread'] > 0
-    builder = localize.SequenceBuilder(tokenizer, cfg.num_image_tokens)
+    builder = locate.SequenceBuilder(tokenizer, cfg.num_image_tokens)
     rng = np.random.default_rng(0)
-    batch = localize.sample_batch(small_set, np.arange(len(small_set)), rng, builder, 2,
-                                  augment=False)
+    batch = locate.sample_batch(small_set, np.arange(len(small_set)), rng, builder, 2,
+                                augment=False)
     pixels, ids, labels, mask = batch
     assert int((ids == model.config.image_token_id).sum()) == len(ids) * (SIZE // PATCH) ** 2
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -111,9 +110,9 @@ def test_localize_steps_and_stock_reload(small_set, tmp_path):
 
 def test_trace_answer_style_is_the_dataset_locate_sentence():
     from trace_ros.core.answer_format import format_locate_answer
-    question = localize.question(0, 0)
+    question = locate.question(0, 0)
     label = question.removeprefix('Where is the ').removesuffix('?')
     point = (0.4204, 0.5512)
-    assert localize.answer_text(point, question, 'trace') == format_locate_answer(label, point)
-    assert localize.answer_text(point, question, 'trace').endswith(' is at (0.420, 0.551).')
-    assert localize.answer_text(point, question, 'points') == localize.answer(point)
+    assert locate.answer_text(point, question, 'trace') == format_locate_answer(label, point)
+    assert locate.answer_text(point, question, 'trace').endswith(' is at (0.420, 0.551).')
+    assert locate.answer_text(point, question, 'points') == locate.answer(point)

@@ -1,1 +1,1 @@
-"""Grounding pretraining for the tiny LLaVA: dense vision-tower supervision, then localization."""
+"""Grounding stages of the tiny LLaVA: dense vision-tower pretraining, then localization."""

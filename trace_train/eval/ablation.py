@@ -16,7 +16,8 @@ import argparse
 import json
 import pathlib
 
-from trace_train import evaluate, finetune
+from trace_train import finetune
+from trace_train.eval import evaluate
 
 DEFAULT_EVAL = ('data/eval/sim_w2p', 'data/eval/sim_w2p_hard')
 
@@ -30,7 +31,7 @@ def run_fraction(args, fraction: float) -> dict:
     if result_file.exists():  # evaluate only the folders it was not evaluated on
         result = json.loads(result_file.read_text())
     elif not (run / 'final').exists():
-        finetune.main(['--model', args.model, '--data', *args.data, '--out', str(run),
+        finetune.main(['--model', args.model, '--data', *args.data, '--output_dir', str(run),
                        '--cor-fraction', str(fraction), *args.finetune_args])
     for folder in args.eval:
         name = pathlib.Path(folder).name
@@ -81,8 +82,9 @@ def add_differences(out: pathlib.Path, results: list) -> None:
 def cor_samples_seen(run: pathlib.Path) -> float:
     """Return how many CoR answers a fraction's fine-tuning trained on (its train summary)."""
     summary = json.loads((run / 'train_summary.json').read_text())
-    args = summary['args']
-    seen = summary['steps'] * args['batch_size'] * args['grad_accum']
+    args = summary['args']  # TrainingArguments' names, or the CLI's before the recipes
+    seen = summary['steps'] * args.get('per_device_train_batch_size', args.get('batch_size')) \
+        * args.get('gradient_accumulation_steps', args.get('grad_accum'))
     return seen * summary['cor_samples'] / summary['samples']
 
 

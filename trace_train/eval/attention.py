@@ -24,7 +24,7 @@ from trace_ros.core.attention import AttentionResult, concentration, overlay, RE
 from trace_ros.core.parsing import parse_answer, STEP_KEYS
 from trace_ros.core.prompts import build_prompt, strip_format_suffix
 from trace_ros.core.where2place import load_mask, load_questions, mask_path
-from trace_train.evaluate import load_image
+from trace_train.eval.evaluate import load_image
 
 STEPS = (REPLY,) + STEP_KEYS
 STATS = ('entropy', 'top10_mass', 'image_share')

@@ -22,8 +22,8 @@ from trace_ros.core.answer_format import decimal_spans
 from trace_ros.core.parsing import step_spans
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_questions
-from trace_train.evaluate import IMAGE_MODES, probe_image
-from trace_train.finetune import ChatCollator
+from trace_train.eval.evaluate import IMAGE_MODES, probe_image
+from trace_train.train.collator import ChatCollator
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 PARTS = ('reply', 'points', 'reference')

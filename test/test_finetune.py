@@ -69,7 +69,8 @@ def full_runs(data_dir, model_dir, tmp_path_factory) -> dict:
 def finetune_run(model_dir, data_dir, out, *options) -> dict:
     """Fine-tune the tiny model on one thread; return the training summary."""
     return finetune.main(['--model', str(model_dir), '--data', str(data_dir),
-                          '--output_dir', str(out), '--per_device_train_batch_size', '2', '--logging-steps', '1', '--threads', '1',
+                          '--output_dir', str(out), '--per_device_train_batch_size', '2',
+                          '--logging-steps', '1', '--threads', '1',
                           '--lora-r', '16', '--lora-alpha', '32', '--cor-fraction', '0.5',
                           *options])
 

@@ -129,7 +129,7 @@ def build(args: LocalizeConfig, train_set):
 
 
 def optimizer(model, args: LocalizeConfig):
-    """Return the optimizer (AdamW on projector, decoder; tower at ``vision_lr``) and schedule."""
+    """Return AdamW on the projector and decoder (tower: ``vision_lr``) and its schedule."""
     tower_params = list(model.model.vision_tower.parameters())
     other = [p for n, p in model.named_parameters() if not n.startswith('model.vision_tower')]
     groups = [{'params': other, 'lr': args.lr}]

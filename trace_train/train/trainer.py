@@ -23,7 +23,7 @@ class TraceTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.coord_l1 = self.args.coord_l1
         self.reference_attention = self.args.reference_attention
-        self.digit_ids = self.data_collator.digit_ids
+        self.digit_ids = getattr(self.data_collator, 'digit_ids', None)
         if self.coord_l1 > 0 and self.digit_ids is None:
             raise ValueError('coord_l1 needs a tokenizer that gives every digit its own token')
         self.loss_parts = collections.defaultdict(list)

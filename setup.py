@@ -16,7 +16,7 @@ setup(
     package_data={'trace_ros': ['py.typed']},
     install_requires=['numpy', 'pyyaml', 'pillow'],
     extras_require={
-        'train': ['torch', 'transformers', 'tokenizers', 'peft', 'trl', 'accelerate',
+        'train': ['torch', 'transformers', 'tokenizers', 'peft', 'accelerate',
                   'datasets', 'tensorboard', 'matplotlib', 'tqdm'],
         'sim': ['mujoco'],
         'test': ['pytest', 'hypothesis'],

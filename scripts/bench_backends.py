@@ -14,7 +14,7 @@ import time
 import numpy as np
 from trace_ros.backends import make_backend
 from trace_ros.backends.openai_server import OpenAIServer
-from trace_train.tiny_vlm import build_tiny_vlm
+from trace_train.model.tiny_vlm import build_tiny_vlm
 from transformers import GenerationConfig
 
 TEXTS = ['Place the red cup to the left of the plate.',

@@ -83,7 +83,7 @@ def main():
     if args.publisher:
         return publish_frames(args.rate, args.publisher)
     from trace_ros.ros.trace_node import TraceNode
-    from trace_train.tiny_vlm import build_tiny_vlm
+    from trace_train.model.tiny_vlm import build_tiny_vlm
     model_dir = build_tiny_vlm(tempfile.mkdtemp() + '/tiny', ['put the cup left of the bowl'])
     env = dict(os.environ, FASTDDS_BUILTIN_TRANSPORTS=os.environ.get(
         'FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA'))

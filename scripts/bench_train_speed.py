@@ -13,7 +13,8 @@ import pathlib
 import time
 
 import torch
-from trace_train.finetune import ChatCollator, load_samples
+from trace_train.train.collator import ChatCollator
+from trace_train.train.samples import load_samples
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 

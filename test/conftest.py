@@ -4,6 +4,7 @@ import contextlib
 import fcntl
 import os
 import sys
+import tempfile
 
 import pytest
 
@@ -23,7 +24,7 @@ def reserved_domain_id():
     A lock file per id makes the reservation hold across concurrent pytest processes.
     """
     for domain_id in _DOMAIN_IDS:
-        lock = open(f'/tmp/trace_ros_domain_{domain_id}.lock', 'w')
+        lock = open(os.path.join(tempfile.gettempdir(), f'trace_ros_domain_{domain_id}.lock'), 'w')
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 import torch
 from trace_ros.core.answer_format import assistant_turn, user_turn
-from trace_train.tiny_vlm import build_tiny_vlm, TinyVlmConfig
+from trace_train.model.tiny_vlm import build_tiny_vlm, TinyVlmConfig
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 # The node tests' instructions and the replies the memorized model gives them.

@@ -167,7 +167,7 @@ def test_prompts_and_chat_turns_are_unchanged():
 
 
 def test_the_sequence_builder_tokenizes_as_the_hand_written_chatml_did():
-    from trace_train.grounding.localize import SequenceBuilder
+    from experiments.grounding.locate import SequenceBuilder
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(MODEL)
     qa = [('Where is the red mug?', '[(0.42, 0.55)]'),

@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 from trace_ros.core.where2place import load_mask, load_questions, mask_path, score_answer
-from trace_train.chain import box_iou, given_steps, main, target_box, target_centre
+from trace_train.eval.chain import box_iou, given_steps, main, target_box, target_centre
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
 COR = ('1. Goal subtype: object reference.\n2. Reference: the red mug, at (0.217, 0.568).\n'

@@ -6,8 +6,8 @@ import pathlib
 import numpy as np
 import pytest
 from trace_ros.core.where2place import load_questions, score_folder
-from trace_train.evaluate import (bootstrap_interval, main, probe_image,
-                                  reference_localization, summarize)
+from trace_train.eval.evaluate import (bootstrap_interval, main, probe_image,
+                                       reference_localization, summarize)
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
 

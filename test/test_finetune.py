@@ -10,7 +10,10 @@ import pytest
 from tiny_model import tiny_model_dir
 import torch
 from trace_ros.backends import make_backend
-from trace_train import ablation, finetune
+from trace_train import finetune
+from trace_train.eval import ablation
+from trace_train.train.collator import ChatCollator, COORD_KEYS
+from trace_train.train.samples import load_samples
 from transformers import AutoProcessor
 import yaml
 
@@ -65,8 +68,9 @@ def full_runs(data_dir, model_dir, tmp_path_factory) -> dict:
 
 def finetune_run(model_dir, data_dir, out, *options) -> dict:
     """Fine-tune the tiny model on one thread; return the training summary."""
-    return finetune.main(['--model', str(model_dir), '--data', str(data_dir), '--out', str(out),
-                          '--batch-size', '2', '--logging-steps', '1', '--threads', '1',
+    return finetune.main(['--model', str(model_dir), '--data', str(data_dir),
+                          '--output_dir', str(out), '--per_device_train_batch_size', '2',
+                          '--logging-steps', '1', '--threads', '1',
                           '--lora-r', '16', '--lora-alpha', '32', '--cor-fraction', '0.5',
                           *options])
 
@@ -89,30 +93,30 @@ def assert_backend_answers(final: str, data_dir: pathlib.Path) -> None:
 
 def test_cor_fraction_picks_the_versions(data_dir):
     ids = [f'train_{i:06d}_q0' for i in range(len(COLOURS))]
-    none = finetune.load_samples([str(data_dir)], 0.0)
-    every = finetune.load_samples([str(data_dir)], 1.0)
+    none = load_samples([str(data_dir)], 0.0)
+    every = load_samples([str(data_dir)], 1.0)
     assert [s['id'] for s in none] == [s['id'] for s in every] == ids
     assert not any(s['cor'] or 'Answer:' in s['answer'] for s in none)
     assert all(s['cor'] and 'Answer:' in s['answer'] for s in every)
     assert all(not s['prompt'].startswith('<image>') for s in none + every)
-    half = [s['cor'] for s in finetune.load_samples([str(data_dir)], 0.5)]
-    assert half == [s['cor'] for s in finetune.load_samples([str(data_dir)], 0.5)]
+    half = [s['cor'] for s in load_samples([str(data_dir)], 0.5)]
+    assert half == [s['cor'] for s in load_samples([str(data_dir)], 0.5)]
     assert 0 < sum(half) < len(half)
-    more = [s['cor'] for s in finetune.load_samples([str(data_dir)], 0.9)]
+    more = [s['cor'] for s in load_samples([str(data_dir)], 0.9)]
     assert all(m for h, m in zip(half, more) if h)  # a larger fraction only adds CoR samples
-    picked = {f: [s['id'] for s in finetune.load_samples([str(data_dir)], f, max_samples=3)]
+    picked = {f: [s['id'] for s in load_samples([str(data_dir)], f, max_samples=3)]
               for f in (0.0, 0.5, 1.0)}
     assert len(picked[0.0]) == 3 and picked[0.0] == picked[0.5] == picked[1.0]
 
 
 def test_labels_cover_only_the_reply_and_digits_are_located(data_dir, model_dir):
     processor = AutoProcessor.from_pretrained(model_dir)
-    collator = finetune.ChatCollator(processor)
-    samples = finetune.load_samples([str(data_dir)], 0.5)[:3]
+    collator = ChatCollator(processor)
+    samples = load_samples([str(data_dir)], 0.5)[:3]
     batch = collator(samples)
     tokenizer = processor.tokenizer
     assert set(batch) == {'input_ids', 'attention_mask', 'pixel_values', 'labels',
-                          *finetune.COORD_KEYS}
+                          *COORD_KEYS}
     for row, sample in enumerate(samples):
         ids, labels = batch['input_ids'][row], batch['labels'][row]
         mask = batch['attention_mask'][row]
@@ -197,7 +201,7 @@ def test_ablation_trains_evaluates_and_plots_each_fraction(data_dir, model_dir, 
     assert summary['steps'] == 2
     assert (tmp_path / 'ablation.png').stat().st_size > 0
     assert (tmp_path / 'ablation_amount.png').stat().st_size > 0
-    seen = 2 * summary['args']['batch_size']  # 2 steps
+    seen = 2 * summary['args']['per_device_train_batch_size']  # 2 steps
     assert ablation.cor_samples_seen(tmp_path / 'cor_1') == seen
     assert ablation.cor_samples_seen(tmp_path / 'cor_0') == 0
     done = json.loads((tmp_path / 'ablation.json').read_text())
@@ -213,7 +217,7 @@ def test_ablation_trains_evaluates_and_plots_each_fraction(data_dir, model_dir, 
 
 
 def test_reference_targets_are_the_point_tokens_and_the_patches_around_it(model_dir):
-    collator = finetune.ChatCollator(AutoProcessor.from_pretrained(model_dir), 0.08)
+    collator = ChatCollator(AutoProcessor.from_pretrained(model_dir), 0.08)
     answer = ('1. Goal subtype: object reference.\n2. Reference: the red cup, at (0.250, 0.750).'
               '\nAnswer: [(0.100, 0.200)]')
     batch = collator([{'image': Image.new('RGB', (64, 48)), 'prompt': 'Put it left of the cup.',
@@ -240,7 +244,7 @@ def test_reference_targets_are_the_point_tokens_and_the_patches_around_it(model_
 
 
 def test_the_target_area_centre_is_supervised_at_its_own_patches(model_dir):
-    collator = finetune.ChatCollator(AutoProcessor.from_pretrained(model_dir), 0.08)
+    collator = ChatCollator(AutoProcessor.from_pretrained(model_dir), 0.08)
     answer = ('1. Goal subtype: object reference.\n2. Reference: the red cup, at (0.250, 0.750).'
               '\n3. Target area: left of the red cup, centred at (0.700, 0.300).'
               '\nAnswer: [(0.700, 0.300)]')

@@ -1,6 +1,6 @@
 """Plumbing of the grounding stages: dense targets, a few training steps, stock reloading."""
 
-import argparse
+import json
 
 import numpy as np
 import pytest
@@ -9,9 +9,9 @@ import torch
 pytest.importorskip('mujoco')
 transformers = pytest.importorskip('transformers')
 
-from trace_train.grounding import data as gdata  # noqa: E402
-from trace_train.grounding import dense, localize  # noqa: E402
-from trace_train.grounding.render import render_dataset  # noqa: E402
+from experiments.grounding import data as gdata  # noqa: E402, I100
+from experiments.grounding import dense, localize, locate  # noqa: E402
+from experiments.grounding.render import render_dataset  # noqa: E402
 
 SIZE, PATCH = 64, 8
 
@@ -68,14 +68,15 @@ def test_dense_steps_reduce_loss(small_set):
 
 
 def test_localize_steps_and_stock_reload(small_set, tmp_path):
-    args = argparse.Namespace(image_size=SIZE, patch_size=PATCH, vocab_size=300, text_layers=1,
-                              text_hidden=64, vision=None, whiten=True)
+    args = localize.LocalizeConfig(train='unused.npz', out=str(tmp_path), image_size=SIZE,
+                                   patch_size=PATCH, vocab_size=300, text_layers=1,
+                                   text_hidden=64)
     cfg, tokenizer, processor, model, stats = localize.build(args, small_set)
     assert stats['feature_token_spread'] > 0
-    builder = localize.SequenceBuilder(tokenizer, cfg.num_image_tokens)
+    builder = locate.SequenceBuilder(tokenizer, cfg.num_image_tokens)
     rng = np.random.default_rng(0)
-    batch = localize.sample_batch(small_set, np.arange(len(small_set)), rng, builder, 2,
-                                  augment=False)
+    batch = locate.sample_batch(small_set, np.arange(len(small_set)), rng, builder, 2,
+                                augment=False)
     pixels, ids, labels, mask = batch
     assert int((ids == model.config.image_token_id).sum()) == len(ids) * (SIZE // PATCH) ** 2
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
@@ -111,9 +112,35 @@ def test_localize_steps_and_stock_reload(small_set, tmp_path):
 
 def test_trace_answer_style_is_the_dataset_locate_sentence():
     from trace_ros.core.answer_format import format_locate_answer
-    question = localize.question(0, 0)
+    question = locate.question(0, 0)
     label = question.removeprefix('Where is the ').removesuffix('?')
     point = (0.4204, 0.5512)
-    assert localize.answer_text(point, question, 'trace') == format_locate_answer(label, point)
-    assert localize.answer_text(point, question, 'trace').endswith(' is at (0.420, 0.551).')
-    assert localize.answer_text(point, question, 'points') == localize.answer(point)
+    assert locate.answer_text(point, question, 'trace') == format_locate_answer(label, point)
+    assert locate.answer_text(point, question, 'trace').endswith(' is at (0.420, 0.551).')
+    assert locate.answer_text(point, question, 'points') == locate.answer(point)
+
+
+def test_localize_run_supervises_attention_and_saves_a_stock_model(tmp_path):
+    arrays = render_dataset(0, 1, 3, 96, 72)
+    np.savez(tmp_path / 'train.npz', **arrays)
+    out = tmp_path / 'loc'
+    localize.main(['--train', str(tmp_path / 'train.npz'), '--out', str(out),
+                   '--image_size', str(SIZE), '--patch_size', str(PATCH), '--vocab_size', '300',
+                   '--text_layers', '2', '--text_hidden', '64', '--steps', '3', '--batch', '2',
+                   '--max_turns', '2', '--warmup', '1', '--attn_sup', '1'])
+    log = [json.loads(line) for line in (out / 'train_log.jsonl').read_text().splitlines()]
+    assert [entry['step'] for entry in log] == [0, 2]
+    assert all(entry['attn_loss'] > 0 for entry in log)
+    model = transformers.AutoModelForImageTextToText.from_pretrained(out)
+    assert model.config.text_config.num_hidden_layers == 2
+    assert not (out / 'grounding.json').exists() and not (out / 'tiny_vlm.json').exists()
+
+
+def test_attention_targets_cover_the_object_patches_of_each_reply_position():
+    ids = torch.tensor([[5, 9, 9, 9, 9, 7, 8, 8, 6]])
+    frac = np.array([0.0, 0.5, 0.0, 1.0])
+    batch, position, target = localize.attention_targets(ids, 9, [(0, 6, 8, frac)])
+    assert batch.tolist() == [0, 0] and position.tolist() == [5, 6]
+    assert target[0].nonzero().squeeze(1).tolist() == [2, 4]
+    assert (target[0] == target[1]).all()
+    assert localize.attention_targets(ids, 9, [(0, 6, 8, np.zeros(4))]) is None

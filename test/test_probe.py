@@ -24,7 +24,7 @@ def test_probe_scores_reference_replies_with_each_image_mode(tmp_path):
 
 def test_reference_part_scores_only_the_digits_of_the_reference_step():
     from tiny_model import tiny_model_dir
-    from trace_train.probe import scored_spans
+    from trace_train.eval.probe import scored_spans
     reply = ('1. Goal subtype: object reference.\n2. Reference: the red mug, at (0.217, 0.568).\n'
              '3. Target area: x 0.19-0.32, y 0.45-0.55.\nAnswer: [(0.279, 0.527)]')
     assert [reply[a:b] for a, b in scored_spans(reply, 'reference')] == ['217', '568']

@@ -1,13 +1,10 @@
 """The tiny VLM builder: a stock LLaVA checkpoint that reloads through the Auto classes."""
 
-import dataclasses
-import json
-
 from PIL import Image
 import pytest
 from tiny_model import noise_image, tiny_model_dir
 import torch
-from trace_train.tiny_vlm import count_parameters, main, TinyVlmConfig
+from trace_train.model.tiny_vlm import count_parameters, main, TinyVlmConfig
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 
@@ -25,8 +22,11 @@ def test_reloads_with_stock_auto_classes(reloaded):
     assert model.config.vision_config.model_type == 'clip_vision_model'
     assert model.config.text_config.model_type == 'qwen2'
     assert 1e6 < count_parameters(model) < 10e6
-    saved = json.loads((tiny_model_dir() / 'tiny_vlm.json').read_text())
-    assert saved == dataclasses.asdict(TinyVlmConfig())
+    sizes, vision, text = TinyVlmConfig(), model.config.vision_config, model.config.text_config
+    assert (vision.image_size, vision.patch_size, vision.hidden_size) == (
+        sizes.image_size, sizes.patch_size, sizes.vision_hidden_size)
+    assert (text.hidden_size, text.num_hidden_layers) == (
+        sizes.text_hidden_size, sizes.text_layers)
 
 
 def test_tokenizer_splits_digits_and_keeps_special_tokens(reloaded):

@@ -22,7 +22,7 @@ _BUILT: dict[str, pathlib.Path] = {}
 def tiny_model_dir() -> pathlib.Path:
     """Build the tiny VLM on first use (default sizes) and return its directory."""
     if 'dir' not in _BUILT:
-        from trace_train.tiny_vlm import build_tiny_vlm
+        from trace_train.model.tiny_vlm import build_tiny_vlm
         root = pathlib.Path(tempfile.mkdtemp(prefix='trace_tiny_vlm_'))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         _BUILT['dir'] = build_tiny_vlm(root / 'tiny-llava', TEXTS)

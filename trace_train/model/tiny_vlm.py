@@ -172,7 +172,7 @@ def build_tiny_vlm(out_dir: str | pathlib.Path, texts: Iterable[str],
     Train the tokenizer on ``texts``, build the model and processor, and save all to ``out_dir``.
 
     The directory then holds a checkpoint that ``AutoProcessor.from_pretrained`` and
-    ``AutoModelForImageTextToText.from_pretrained`` load, plus ``tiny_vlm.json`` with ``config``.
+    ``AutoModelForImageTextToText.from_pretrained`` load; its ``config.json`` records the sizes.
     """
     config = config or TinyVlmConfig()
     out = pathlib.Path(out_dir)
@@ -182,7 +182,6 @@ def build_tiny_vlm(out_dir: str | pathlib.Path, texts: Iterable[str],
     model = build_model(tokenizer, config)
     model.save_pretrained(out)
     processor.save_pretrained(out)
-    (out / 'tiny_vlm.json').write_text(json.dumps(dataclasses.asdict(config), indent=2) + '\n')
     return out
 
 

@@ -9,13 +9,23 @@ import argparse
 import json
 import pathlib
 
+from experiments.grounding import data as gdata
+from experiments.grounding import locate
 import numpy as np
 import torch
 from tqdm import tqdm
 from trace_ros.core.answer_format import read_point, user_turn
-from trace_train.grounding import data as gdata
-from trace_train.grounding import localize
 from transformers import AutoModelForImageTextToText, AutoProcessor
+
+
+@torch.no_grad()
+def projector_stats(model, pixels: torch.Tensor) -> dict:
+    """Mean magnitude vs per-token spread of the projected image tokens."""
+    feats = model.model.get_image_features(pixel_values=pixels).pooler_output
+    feats = torch.stack(list(feats)).flatten(0, 1)
+    mean = feats.mean(0)
+    return {'proj_mean_norm': float(mean.norm()),
+            'proj_token_spread': float((feats - mean).norm(dim=-1).mean())}
 
 
 def score(points, questions, labels):
@@ -44,8 +54,8 @@ def eval_questions(eval_set):
     """(image index, question, target point, object label) for every visible object."""
     out = []
     for i in range(len(eval_set)):
-        for q, p, label in localize.targets(eval_set.labels[i], eval_set.category[i],
-                                            eval_set.colour[i]):
+        for q, p, label in locate.targets(eval_set.labels[i], eval_set.category[i],
+                                          eval_set.colour[i]):
             out.append((i, q, p, label))
     return out
 
@@ -75,7 +85,7 @@ def answer_loss(model, builder, pixels_fn, questions, batch=16, style='points'):
     total, count = 0.0, 0
     for start in range(0, len(questions), batch):
         chunk = questions[start:start + batch]
-        seqs = [builder.build([(q, localize.answer_text(p, q, style))])
+        seqs = [builder.build([(q, locate.answer_text(p, q, style))])
                 for _, q, p, _ in chunk]
         ids, labels, mask = builder.collate(seqs)
         out = model(input_ids=ids, attention_mask=mask,
@@ -101,14 +111,14 @@ def attention_mass(model, builder, eval_set, questions, patch, batch=16, style='
         seqs, spans = [], []
         for _, q, p, _ in chunk:
             span = []
-            seqs.append(builder.build([(q, localize.answer_text(p, q, style))], span))
+            seqs.append(builder.build([(q, locate.answer_text(p, q, style))], span))
             spans.append(span[0])
         ids, labels, mask = builder.collate(seqs)
         out = model(input_ids=ids, attention_mask=mask, output_attentions=True,
                     pixel_values=gdata.pixel_values(eval_set.rgb[[i for i, _, _, _ in chunk]]))
         att = torch.stack(out.attentions, 1)  # (B, L, H, T, T)
         for row, ((img, _, _, label), (s0, s1)) in enumerate(zip(chunk, spans)):
-            frac = localize.patch_fractions(eval_set.labels[img], label, patch)
+            frac = locate.patch_fractions(eval_set.labels[img], label, patch)
             on = (ids[row] == builder.image_id).nonzero().squeeze(1)[torch.from_numpy(frac > 0)]
             mass = att[row, :, :, s0 - 1:s1 - 1][..., on].sum(-1).mean(-1)  # (L, H)
             sums = mass if sums is None else sums + mass
@@ -117,17 +127,14 @@ def attention_mass(model, builder, eval_set, questions, patch, batch=16, style='
     return (sums / count).tolist()
 
 
-def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict:
-    """All metrics of the checkpoint in ``model_dir`` on ``eval_set``."""
+def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0, question_first=False,
+                 style='points') -> dict:
+    """All metrics of the checkpoint in ``model_dir`` (trained on ``style`` answers)."""
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     processor = AutoProcessor.from_pretrained(model_dir)
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     questions = eval_questions(eval_set)
-    flags = pathlib.Path(model_dir) / 'grounding.json'
-    flags = json.loads(flags.read_text()) if flags.exists() else {}
-    question_first = flags.get('question_first', False)
-    style = flags.get('answer_style', 'points')
     result = {'model_class': type(model).__name__, 'eval_images': len(eval_set)}
     # Pipeline checks: image tokens = patches, pixels vary, projected tokens not collapsed.
     sample = processor(text=[processor.apply_chat_template([user_turn('x')],
@@ -137,7 +144,7 @@ def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict
     result['image_tokens'] = int((sample['input_ids'] == model.config.image_token_id).sum())
     result['patches'] = grid * grid
     result['pixel_std'] = float(sample['pixel_values'].std())
-    result.update(localize.projector_stats(model, gdata.pixel_values(eval_set.rgb[:16])))
+    result.update(projector_stats(model, gdata.pixel_values(eval_set.rgb[:16])))
     points, texts = generate_points(model, processor, eval_set.rgb, questions,
                                     question_first=question_first)
     result['model'] = score(points, questions, eval_set.labels)
@@ -148,7 +155,7 @@ def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict
                                           question_first=question_first)
         result['model_blank_image'] = score(blank_points, questions, eval_set.labels)
     if train_set is not None:
-        prior = np.mean([p for i in range(len(train_set)) for _, p, _ in localize.targets(
+        prior = np.mean([p for i in range(len(train_set)) for _, p, _ in locate.targets(
             train_set.labels[i], train_set.category[i], train_set.colour[i])], axis=0)
         result['prior_mean_point'] = score([tuple(prior)] * len(questions), questions,
                                            eval_set.labels)
@@ -165,7 +172,7 @@ def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict
         draws.append(score(pts, questions, eval_set.labels))
     result['random_table_point'] = {k: float(np.mean([d[k] for d in draws]))
                                     for k in draws[0]}
-    builder = localize.SequenceBuilder(processor.tokenizer, grid * grid, question_first)
+    builder = locate.SequenceBuilder(processor.tokenizer, grid * grid, question_first)
     result['loss_real'] = answer_loss(model, builder,
                                       lambda idx: gdata.pixel_values(eval_set.rgb[idx]),
                                       questions, style=style)
@@ -181,7 +188,7 @@ def evaluate_dir(model_dir, eval_set, train_set=None, threads=1, seed=0) -> dict
 
 
 def main(argv=None) -> None:
-    """Command line: python -m trace_train.grounding.evaluate --model D --eval E.npz."""
+    """Command line: python -m experiments.grounding.evaluate --model D --eval E.npz."""
     p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     p.add_argument('--model', required=True)
     p.add_argument('--eval', required=True)
@@ -189,6 +196,9 @@ def main(argv=None) -> None:
     p.add_argument('--image-size', type=int, default=224)
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--out', help='write the metrics JSON here')
+    p.add_argument('--answer-style', choices=('points', 'trace'), default='points',
+                   help='the answer format the model was trained on')
+    p.add_argument('--question-first', action='store_true', help='as the model was trained')
     p.add_argument('--attention-only', type=int, default=0,
                    help='only measure attention mass on the asked object for N questions')
     args = p.parse_args(argv)
@@ -199,19 +209,20 @@ def main(argv=None) -> None:
         processor = AutoProcessor.from_pretrained(args.model)
         vision = model.config.vision_config
         grid = vision.image_size // vision.patch_size
-        builder = localize.SequenceBuilder(processor.tokenizer, grid * grid)
+        builder = locate.SequenceBuilder(processor.tokenizer, grid * grid, args.question_first)
         questions = eval_questions(eval_set)[:args.attention_only]
-        mass = attention_mass(model, builder, eval_set, questions, vision.patch_size)
+        mass = attention_mass(model, builder, eval_set, questions, vision.patch_size,
+                              style=args.answer_style)
         rounded = [[round(v, 4) for v in layer] for layer in mass]
         print(json.dumps({'attention_mass_layer_head': rounded}))
         return
     train_set = gdata.load_set(args.train, args.image_size) if args.train else None
-    result = evaluate_dir(args.model, eval_set, train_set, args.threads)
+    result = evaluate_dir(args.model, eval_set, train_set, args.threads,
+                          question_first=args.question_first, style=args.answer_style)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(text + '\n')
+        pathlib.Path(args.out).write_text(text + '\n')
 
 
 if __name__ == '__main__':

@@ -8,19 +8,42 @@ the centroid of the object covering it. Then linear probes fitted on frozen feat
 what the features carry, against a randomly initialized tower of the same shape.
 """
 
-import argparse
+import dataclasses
 import json
 import math
 import pathlib
 import time
 
+from experiments.grounding import data as gdata
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
-from trace_train.grounding import data as gdata
+from trace_train.train.recipe import parse_recipe
 from transformers import CLIPVisionConfig, CLIPVisionModel
+
+
+@dataclasses.dataclass
+class DenseConfig:
+    """The options of a dense pretraining run (a recipe's keys)."""
+
+    train: str = dataclasses.field(metadata={'help': 'training .npz (render.py)'})
+    eval_set: str = dataclasses.field(metadata={'help': 'held-out .npz for the probes',
+                                                'aliases': ['--eval']})
+    out: str = dataclasses.field(metadata={'help': 'output directory'})
+    image_size: int = 224
+    patch_size: int = 16
+    hidden: int = 128
+    layers: int = 4
+    steps: int = 1500
+    batch: int = 32
+    lr: float = 1e-3
+    warmup: int = 100
+    eval_images: int = 80
+    probe_images: int = 300
+    threads: int = 1
+    seed: int = 0
 
 
 def vision_config(image_size: int = 224, patch_size: int = 16, hidden: int = 128,
@@ -159,7 +182,7 @@ def run_probes(tower, train_set, eval_set, patch, max_train_patches=40000):
     return out
 
 
-def train(args) -> dict:
+def train(args: DenseConfig) -> dict:
     """Train the tower + heads; save the tower (CLIPVisionModel) and the metrics."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -167,7 +190,7 @@ def train(args) -> dict:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     train_set = gdata.load_set(args.train, args.image_size)
-    eval_set = gdata.load_set(args.eval, args.image_size, limit=args.eval_images)
+    eval_set = gdata.load_set(args.eval_set, args.image_size, limit=args.eval_images)
     cfg = vision_config(args.image_size, args.patch_size, args.hidden, args.layers)
     tower = CLIPVisionModel(cfg)
     grid = args.image_size // args.patch_size
@@ -181,24 +204,21 @@ def train(args) -> dict:
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     batches = iterate_batches(train_set, args.batch, rng, args.patch_size)
-    log = open(out / 'train_log.jsonl', 'w')
     start = time.time()
-    bar = tqdm(range(args.steps), desc='dense', unit='step')
-    for step in bar:
-        pixels, tgt = next(batches)
-        loss, terms = dense_loss(heads(patch_features(tower, pixels)), tgt)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        if step % 20 == 0 or step == args.steps - 1:
-            rec = {'step': step, 'loss': float(loss), **terms,
-                   'elapsed_s': time.time() - start}
-            log.write(json.dumps(rec) + '\n')
-            log.flush()
-            bar.set_postfix(loss=f'{float(loss):.3f}', col=f"{terms['col']:.3f}",
-                            off=f"{terms['offset']:.3f}")
+    with open(out / 'train_log.jsonl', 'w') as log:
+        for step in tqdm(range(args.steps), desc='dense', unit='step'):
+            pixels, tgt = next(batches)
+            loss, terms = dense_loss(heads(patch_features(tower, pixels)), tgt)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            if step % 20 == 0 or step == args.steps - 1:
+                rec = {'step': step, 'loss': float(loss), **terms,
+                       'elapsed_s': time.time() - start}
+                log.write(json.dumps(rec) + '\n')
+                log.flush()
     elapsed = time.time() - start
     tower.save_pretrained(out / 'vision_tower')
     torch.save(heads.state_dict(), out / 'dense_heads.pt')
@@ -220,25 +240,9 @@ def train(args) -> dict:
     return metrics
 
 
-def main(argv=None) -> None:
-    """Command line: python -m trace_train.grounding.dense --train T.npz --eval E.npz --out D."""
-    p = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    p.add_argument('--train', required=True)
-    p.add_argument('--eval', required=True)
-    p.add_argument('--out', required=True)
-    p.add_argument('--image-size', type=int, default=224)
-    p.add_argument('--patch-size', type=int, default=16)
-    p.add_argument('--hidden', type=int, default=128)
-    p.add_argument('--layers', type=int, default=4)
-    p.add_argument('--steps', type=int, default=1500)
-    p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--warmup', type=int, default=100)
-    p.add_argument('--eval-images', type=int, default=80)
-    p.add_argument('--probe-images', type=int, default=300)
-    p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--seed', type=int, default=0)
-    train(p.parse_args(argv))
+def main(argv=None) -> dict:
+    """Command line: ``--config RECIPE.yaml`` and/or the options of ``DenseConfig``."""
+    return train(parse_recipe(DenseConfig, argv, __doc__.strip().splitlines()[0]))
 
 
 if __name__ == '__main__':

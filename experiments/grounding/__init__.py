@@ -1,0 +1,1 @@
+"""Grounding stages of the tiny LLaVA: dense vision-tower pretraining, then localization."""

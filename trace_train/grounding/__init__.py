@@ -1,1 +1,0 @@
-"""Grounding pretraining for the tiny LLaVA: dense vision-tower supervision, then localization."""

@@ -18,75 +18,22 @@ REASON = ('launch / launch_ros are not installed: source a ROS 2 install or ros_
 pytest.importorskip('launch.actions', reason=REASON)  # not this checkout's launch/ folder
 pytest.importorskip('launch_ros.actions', reason=REASON)
 
-from launch import LaunchContext  # noqa: E402, I100 (after the skip)
-from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess,  # noqa: E402
+from launch.actions import (DeclareLaunchArgument, EmitEvent, ExecuteProcess,  # noqa: E402, I100
                             RegisterEventHandler)
-from launch.launch_description_sources import \
-    get_launch_description_from_python_launch_file  # noqa: E402
 from launch.utilities import (normalize_to_list_of_substitutions,  # noqa: E402
                               perform_substitutions)
+from launch_resolve import (installed_source, node_command_line,  # noqa: E402
+                            node_parameters, resolved, ROOT, share_directory)
 from launch_ros.actions import LifecycleNode, Node  # noqa: E402
 import yaml  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 NAME = 'gazebo.launch.py'
 
 
-class _ParamsLoader(yaml.SafeLoader):
-    """Read parameter files as rcl does: launch_ros writes list values as python/tuple."""
-
-
-_ParamsLoader.add_constructor('tag:yaml.org,2002:python/tuple',
-                              lambda loader, node: loader.construct_sequence(node))
-
-
 def _resolved(**arguments):
-    """Load the launch file; return (context, entities) with ``arguments`` and defaults set."""
-    description = get_launch_description_from_python_launch_file(str(ROOT / 'launch' / NAME))
-    context = LaunchContext()
-    context.launch_configurations.update(arguments)
-    for argument in description.get_launch_arguments():
-        argument.visit(context)  # sets its default unless given
+    """Return (context, entities) of the Gazebo launch with ``arguments`` and defaults set."""
+    description, context = resolved(NAME, **arguments)
     return context, description.entities
-
-
-def _share():
-    from ament_index_python.packages import get_package_share_directory
-    return pathlib.Path(get_package_share_directory('trace_ros'))
-
-
-def _node_command_line(node: Node, context: LaunchContext) -> list:
-    """Return the node's command line after its executable, as launch would run it."""
-    node._perform_substitutions(context)  # name, namespace, parameter files, remappings
-    context.extend_locals({'ros_specific_arguments': {
-        'name': '__node:=NAME', 'ns': f'__ns:={node.expanded_node_namespace}'}})
-    return [perform_substitutions(context, part) for part in node.cmd[1:]]
-
-
-def _node_parameters(argv: list) -> dict:
-    """Merge the parameters a command line passes (files, then -p), later ones winning."""
-    merged = {}
-    for flag, value in zip(argv, argv[1:]):
-        if flag == '--params-file':
-            path = pathlib.Path(value)
-            assert path.is_file(), value
-            for entry in yaml.load(path.read_text(), Loader=_ParamsLoader).values():
-                merged.update(entry['ros__parameters'])
-            if path.name.startswith('launch_params_'):  # written by launch_ros for this test
-                path.unlink()
-        elif flag == '-p':
-            name, text = value.split(':=', 1)
-            merged[name] = yaml.safe_load(text)
-    return merged
-
-
-def _installed_source(path: str) -> pathlib.Path:
-    """Assert ``path`` is in the installed share directory and is the source tree's file."""
-    path = pathlib.Path(path)
-    assert path.is_file(), path
-    relative = path.relative_to(_share())
-    assert path.read_bytes() == (ROOT / relative).read_bytes(), relative
-    return relative
 
 
 def test_arguments_are_declared_with_descriptions_and_defaults():
@@ -99,7 +46,7 @@ def test_arguments_are_declared_with_descriptions_and_defaults():
     for argument in declared:
         assert argument.description, argument.name
         assert perform_substitutions(context, argument.default_value) is not None
-    assert (_share() / 'launch' / NAME).is_file(), 'run scripts/setup.sh (colcon build)'
+    assert (share_directory() / 'launch' / NAME).is_file(), 'run scripts/setup.sh (colcon build)'
 
 
 @pytest.mark.parametrize('gui', ['true', 'false'])
@@ -111,7 +58,7 @@ def test_gz_sim_runs_the_installed_world(gui):
     argv = [perform_substitutions(context, part) for part in running[0].cmd]
     assert argv[:3] == ['gz', 'sim', '-r']
     assert ('-s' in argv) == (gui == 'false')
-    assert _installed_source(argv[-1]) == pathlib.Path('sim/worlds/trace_tabletop.sdf')
+    assert installed_source(argv[-1]) == pathlib.Path('sim/worlds/trace_tabletop.sdf')
 
 
 def test_bridge_and_trace_node_share_the_namespace_and_topics():
@@ -127,19 +74,19 @@ def test_bridge_and_trace_node_share_the_namespace_and_topics():
     assert text(bridge.node_package) == 'ros_gz_bridge'
     assert text(bridge.node_executable) == 'parameter_bridge'
     assert (text(trace.node_package), text(trace.node_executable)) == ('trace_ros', 'trace_node')
-    bridge_params = _node_parameters(_node_command_line(bridge, context))
-    trace_argv = _node_command_line(trace, context)
-    trace_params = _node_parameters(trace_argv)
+    bridge_params = node_parameters(node_command_line(bridge, context))
+    trace_argv = node_command_line(trace, context)
+    trace_params = node_parameters(trace_argv)
     assert bridge.expanded_node_namespace == trace.expanded_node_namespace == '/robot1'
     assert not trace.expanded_remapping_rules  # the bridge's relative topics are its own
     assert bridge_params['use_sim_time'] is True and trace_params['use_sim_time'] is True
     params_files = [v for f, v in zip(trace_argv, trace_argv[1:]) if f == '--params-file']
-    assert _installed_source(params_files[0]) == pathlib.Path('config/trace.yaml')
+    assert installed_source(params_files[0]) == pathlib.Path('config/trace.yaml')
 
     # Every bridged topic is one trace_node subscribes to (same name and type), the clock
     # (absolute: use_sim_time reads /clock in any namespace), or depth/camera_info, which
     # trace_sim also publishes.
-    config = _installed_source(bridge_params['config_file'])
+    config = installed_source(bridge_params['config_file'])
     assert config == pathlib.Path('sim/gz_bridge.yaml')
     bridged = {e['ros_topic_name']: e for e in yaml.safe_load((ROOT / config).read_text())}
     for topic, msg_type in TOPICS:

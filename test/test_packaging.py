@@ -1,21 +1,12 @@
 """Packaging: the pure-Python wheel, the colcon install space and the launch files."""
 
 import ast
-import contextlib
 import dataclasses
-import importlib
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import inspect
 import os
 import pathlib
-import re
 import signal
 import subprocess
 import sys
-import types
-import typing
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -23,7 +14,7 @@ import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LAUNCH_FILES = ['bringup.launch.py', 'sim.launch.py']
+LAUNCH_FILES = ['bringup.launch.py', 'sim.launch.py', 'gazebo.launch.py']
 TRACE_YAML = ROOT / 'config' / 'trace.yaml'
 TRACE_YAML_KEY = '/**/trace_node'
 
@@ -81,284 +72,9 @@ def test_config_yaml_reaches_trace_node_in_any_namespace(ros_domain_id):
 
 
 # -- launch files ---------------------------------------------------------------------------
-# launch and launch_ros are not on PyPI. The launch files are run here against a recording
-# stand-in of their API: every class or function imported from launch* records its
-# arguments, so the tests see exactly which nodes, parameters and arguments they describe.
-# Both launch files build trace_node with LAUNCH_SUPPORT, which imports launch* itself: it
-# is imported afresh inside each recording block, so that it records too.
+# test_launch_files.py resolves them with the real launch API; test_launch.py runs them.
 
 LAUNCH_SUPPORT = 'trace_ros.ros.launch_support'
-
-
-class _Recorded:
-    """A call to a launch API name: its positional and keyword arguments."""
-
-    def __init__(self, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-
-
-class _RecordingFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Import launch, launch_ros and their submodules as recording modules."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname.split('.')[0] in ('launch', 'launch_ros'):
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        module = types.ModuleType(spec.name)
-        recorded = {}
-
-        def attribute(name):
-            if name.startswith('__'):
-                raise AttributeError(name)
-            return recorded.setdefault(name, type(name, (_Recorded,), {'finder': self}))
-
-        module.__getattr__ = attribute
-        return module
-
-    def exec_module(self, module):
-        module.__path__ = []
-
-
-@contextlib.contextmanager
-def _recording_launch_api():
-    """Replace launch/launch_ros by recording modules, and import LAUNCH_SUPPORT afresh."""
-    def ours(name):
-        return name.split('.')[0] in ('launch', 'launch_ros') or name == LAUNCH_SUPPORT
-
-    saved = {name: module for name, module in sys.modules.items() if ours(name)}
-    for name in saved:
-        del sys.modules[name]
-    finder = _RecordingFinder()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield finder
-    finally:
-        sys.meta_path.remove(finder)
-        for name in [name for name in sys.modules if ours(name)]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
-
-def _load_launch_file(path: pathlib.Path):
-    spec = importlib.util.spec_from_file_location(path.name.replace('.', '_'), path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _recorded_launch_description(name: str):
-    """Return (module, LaunchDescription entities) of a launch file run on the recorder."""
-    with _recording_launch_api() as finder:
-        module = _load_launch_file(ROOT / 'launch' / name)
-        description = module.generate_launch_description()
-    assert type(description).__name__ == 'LaunchDescription'
-    # Every call was recorded by this block: none by a LAUNCH_SUPPORT left from an earlier one.
-    assert all(call.finder is finder for call in _walk(description))
-    return module, list(description.args[0])
-
-
-def _walk(value, seen=None):
-    """Yield every recorded call reachable from ``value``."""
-    seen = set() if seen is None else seen
-    if id(value) in seen:
-        return
-    seen.add(id(value))
-    if isinstance(value, _Recorded):
-        yield value
-        children = list(value.args) + list(value.kwargs.values())
-    elif isinstance(value, dict):
-        children = list(value.keys()) + list(value.values())
-    elif isinstance(value, (list, tuple)):
-        children = list(value)
-    else:
-        children = []
-    for child in children:
-        yield from _walk(child, seen)
-
-
-def _calls(entities, name: str):
-    return [call for call in _walk(entities) if type(call).__name__ == name]
-
-
-def _declared_arguments(entities):
-    return {call.args[0]: call.kwargs for call in _calls(entities, 'DeclareLaunchArgument')}
-
-
-def _configuration_name(value):
-    if type(value).__name__ == 'LaunchConfiguration':
-        return value.args[0]
-    return None
-
-
-def _installed_paths():
-    """Return the executables and share directories CMakeLists.txt installs."""
-    cmake = (ROOT / 'CMakeLists.txt').read_text()
-    programs = re.search(r'install\(PROGRAMS([^)]*)DESTINATION lib/\$\{PROJECT_NAME\}', cmake)
-    executables = {pathlib.Path(p).name for p in programs.group(1).split()}
-    shared = set()
-    for block in re.findall(r'install\(DIRECTORY([^)]*)DESTINATION share/\$\{PROJECT_NAME\}',
-                            cmake):
-        shared.update(word for word in block.split() if (ROOT / word).is_dir())
-    return executables, shared
-
-
-def _node_module(executable: str) -> str:
-    """Return the module whose main() the executable in bin/ runs."""
-    tree = ast.parse((ROOT / 'bin' / executable).read_text())
-    modules = [node.module for node in ast.walk(tree)
-               if isinstance(node, ast.ImportFrom) and any(a.name == 'main' for a in node.names)]
-    assert len(modules) == 1, f'bin/{executable} should import one main()'
-    return modules[0]
-
-
-def _declared_parameters(module_name: str) -> dict:
-    """
-    Return {name: type} of the parameters the node of ``module_name`` declares.
-
-    Read from the node's code: literal declare_parameter(name, default) calls, the
-    PARAMETERS table it passes to declare(), and trace_ros.ros.params.declare_parameters
-    (every TraceNodeConfig field). rclpy declares use_sim_time on every node.
-    """
-    from trace_ros.ros.params import TraceNodeConfig
-    module = importlib.import_module(module_name)
-    declared = {'use_sim_time': bool}
-    for call in ast.walk(ast.parse(inspect.getsource(module))):
-        if not isinstance(call, ast.Call):
-            continue
-        func = getattr(call.func, 'attr', getattr(call.func, 'id', ''))
-        if func == 'declare_parameter' and isinstance(call.args[0], ast.Constant):
-            declared[call.args[0].value] = type(ast.literal_eval(call.args[1]))
-        elif func == 'declare_parameters':
-            defaults = TraceNodeConfig()
-            declared.update({f.name: type(getattr(defaults, f.name))
-                             for f in dataclasses.fields(TraceNodeConfig)})
-        elif func == 'declare':
-            table = getattr(module, call.args[1].id)
-            declared.update({name: type(entry[0]) for name, entry in table.items()})
-    assert len(declared) > 2, f'found no parameter declarations in {module_name}'
-    return declared
-
-
-@pytest.mark.parametrize('name', LAUNCH_FILES)
-def test_launch_file_references_what_exists(name):
-    path = ROOT / 'launch' / name
-    ast.parse(path.read_text(), filename=str(path))
-    module, entities = _recorded_launch_description(name)
-    declared = _declared_arguments(entities)
-    in_table = [entry[0] for entry in module.ARGUMENTS]
-    assert list(declared) == in_table, 'every ARGUMENTS entry is declared once'
-    for argument, kwargs in declared.items():
-        assert kwargs.get('description'), f'{argument} has no description'
-        assert kwargs.get('default_value') is not None, f'{argument} has no default'
-    used = {_configuration_name(call) for call in _calls(entities, 'LaunchConfiguration')}
-    assert used <= set(declared), f'used but not declared: {used - set(declared)}'
-    assert set(declared) <= used, f'declared but never used: {set(declared) - used}'
-
-    executables, shared = _installed_paths()
-    nodes = _calls(entities, 'Node') + _calls(entities, 'LifecycleNode')
-    assert nodes
-    for node in nodes:
-        executable = node.kwargs['executable']
-        assert node.kwargs['package'] == 'trace_ros'
-        assert (ROOT / 'bin' / executable).exists(), f'bin/{executable} is missing'
-        assert executable in executables, f'CMakeLists.txt does not install {executable}'
-        declared_params = _declared_parameters(_node_module(executable))
-        for entry in node.kwargs.get('parameters', []):
-            if not isinstance(entry, dict):  # a parameter file, given by a launch argument
-                file_argument = declared[_configuration_name(entry)]['default_value']
-                parts = file_argument.args[0]
-                assert type(parts[0]).__name__ == 'FindPackageShare'
-                assert parts[0].args[0] == 'trace_ros'
-                assert (ROOT.joinpath(*parts[1:])).is_file(), parts[1:]
-                assert parts[1] in shared, f'CMakeLists.txt does not install {parts[1]}/'
-                file_params = yaml.safe_load(ROOT.joinpath(*parts[1:]).read_text())
-                for node_params in file_params.values():
-                    assert set(node_params['ros__parameters']) <= set(declared_params)
-                continue
-            for param, value in entry.items():
-                assert param in declared_params, \
-                    f'{executable} does not declare a parameter {param}'
-                expected = declared_params[param]
-                if type(value).__name__ == 'ParameterValue':  # e.g. int, or List[float]
-                    value_type = value.kwargs['value_type']
-                    assert (typing.get_origin(value_type) or value_type) is expected, \
-                        (param, expected)
-                elif not isinstance(value, _Recorded):
-                    assert isinstance(value, expected), (param, value, expected)
-
-
-@pytest.mark.parametrize('name', LAUNCH_FILES)
-def test_launch_file_configures_then_activates_the_lifecycle_node(name):
-    _, entities = _recorded_launch_description(name)
-    node, = _calls(entities, 'LifecycleNode')
-    assert '--no-autostart' in node.kwargs['arguments']  # the launch file drives it
-    from lifecycle_msgs.msg import Transition
-    changes = {call.kwargs['transition_id']: call for call in _calls(entities, 'ChangeState')}
-    assert set(changes) == {Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE}
-    for change in changes.values():
-        assert change.kwargs['lifecycle_node_matcher'].args[0] is node
-    handler, = _calls(entities, 'OnStateTransition')
-    assert handler.kwargs['target_lifecycle_node'] is node
-    assert handler.kwargs['goal_state'] == 'inactive'
-    assert changes[Transition.TRANSITION_ACTIVATE] in list(_walk(handler))
-    # The configure event is emitted at the top level, after the handler is registered.
-    top = [type(e).__name__ for e in entities]
-    assert top.index('RegisterEventHandler') < len(top) - 1 - top[::-1].index('EmitEvent')
-
-
-def test_sim_launch_wires_trace_node_to_the_sim_and_the_executor():
-    from trace_ros.sim.randomization import closed_loop_world
-    from trace_ros.sim.scene import CameraConfig
-    _, entities = _recorded_launch_description('sim.launch.py')
-    nodes = {n.kwargs['executable']: n
-             for n in _calls(entities, 'Node') + _calls(entities, 'LifecycleNode')}
-    assert set(nodes) == {'trace_sim', 'trace_goal_executor', 'trace_node'}
-    # One namespace and no remapping: trace_node's relative camera topics are the sim's, its
-    # placement_goal the executor's input, the executor's placement_outcome the sim's.
-    for node in nodes.values():
-        assert _configuration_name(node.kwargs['namespace']) == 'namespace'
-        assert not node.kwargs.get('remappings')
-
-    def params(executable):
-        merged = {}
-        for entry in nodes[executable].kwargs['parameters']:
-            if isinstance(entry, dict):
-                merged.update(entry)
-        return {name: _configuration_name(value.args[0])
-                if type(value).__name__ == 'ParameterValue' else value
-                for name, value in merged.items()}
-
-    sim, executor, trace = (params(e) for e in ('trace_sim', 'trace_goal_executor',
-                                                'trace_node'))
-    assert sim['world_frame'] == executor['world_frame'] == 'world_frame'
-    assert trace['target_frame'] == trace['static_transform_parent'] == 'world_frame'
-    assert sim['camera_frame'] == trace['static_transform_child'] == 'camera_frame'
-    # Without tf2 the node takes the camera pose from its parameter: the sim camera's, which
-    # the launch computes from the seed (and randomize_world) when it runs.
-    value, = [entry['static_transform'] for entry in nodes['trace_node'].kwargs['parameters']
-              if isinstance(entry, dict) and 'static_transform' in entry]
-    assert type(value).__name__ == 'ParameterValue'
-    expression = value.args[0]
-    assert type(expression).__name__ == 'PythonExpression'
-    defaults = {name: kwargs['default_value']
-                for name, kwargs in _declared_arguments(entities).items()}
-
-    def evaluate(**arguments):
-        text = ''.join(arguments.get(_configuration_name(part), defaults.get(
-            _configuration_name(part))) if _configuration_name(part) else part
-            for part in expression.args[0])
-        modules = {name: importlib.import_module(name)
-                   for name in expression.kwargs['python_modules']}
-        return eval(text, {}, modules)
-
-    pose = CameraConfig().camera().world_from_optical
-    assert evaluate() == pytest.approx([*pose.translation, *pose.rotation])
-    assert sim['seed'] == 'seed' and sim['randomize_world'] == 'randomize_world'
-    drawn = closed_loop_world(7).camera.camera().world_from_optical
-    assert evaluate(seed='7', randomize_world='true') == pytest.approx(
-        [*drawn.translation, *drawn.rotation])
 
 
 def test_only_launch_files_import_the_launch_api():
@@ -381,23 +97,6 @@ def test_only_launch_files_import_the_launch_api():
                 if path != support:
                     assert module.split('.')[0] not in ('launch', 'launch_ros'), \
                         f'{path} imports {module}'
-
-
-@pytest.mark.parametrize('name', LAUNCH_FILES)
-def test_launch_file_loads_with_the_real_launch_api(name):
-    # `launch` may resolve to this checkout's launch/ directory: ask for real submodules.
-    reason = 'launch / launch_ros are not installed (not on PyPI; a ROS 2 install has them)'
-    actions = pytest.importorskip('launch.actions', reason=reason)
-    pytest.importorskip('launch_ros.actions', reason=reason)
-    import launch
-    module = _load_launch_file(ROOT / 'launch' / name)
-    description = module.generate_launch_description()
-    assert isinstance(description, launch.LaunchDescription)
-    arguments = description.get_launch_arguments()
-    assert all(isinstance(a, actions.DeclareLaunchArgument) for a in arguments)
-    assert [a.name for a in arguments] == [entry[0] for entry in module.ARGUMENTS]
-    for argument in arguments:
-        assert argument.description and argument.default_value is not None, argument.name
 
 
 # -- the install space as a ROS user runs it ------------------------------------------------

@@ -3,7 +3,7 @@ Support surfaces from depth: whether an object can stand at a 3D point.
 
 Everything is judged in the target frame, whose z axis points up (against gravity, REP 103),
 so "horizontal" means a normal along +z. Around each point a window of depth samples
-covering ``2 * footprint_radius`` on the surface is deprojected; a RANSAC plane through the
+covering ``1.5 * footprint_radius`` around it is deprojected; a RANSAC plane through the
 point (hypotheses through the point and two samples within the footprint, refined by least
 squares on the inliers) is its support. The samples' heights above that plane form a local
 height map: higher than ``obstacle_height`` is an obstacle (clearance = horizontal distance
@@ -26,7 +26,7 @@ _HYPOTHESES = 24
 _MIN_SAMPLES = 12  # fewer valid samples in the footprint: no support
 _MIN_INLIER_FRACTION = 0.5  # of the footprint's valid samples, on the support plane
 _OBSTACLE_RANK = 2  # the 2nd-nearest obstacle sample sets the clearance (one is noise)
-_SCENE_STRIDE = 8  # px between the scene-support samples
+_SCENE_STRIDE = 12  # px between the scene-support samples
 _SCENE_BIN = 0.01  # m, height histogram bin of the scene support
 _SCENE_SHARE = 0.2  # the highest height holding this share of the samples is the support
 
@@ -96,7 +96,8 @@ def scene_support_height(depth_m: np.ndarray, camera: PinholeCamera,
     if len(rows) < _MIN_SAMPLES:
         return None
     pixels = np.stack([cols, rows], axis=1).astype(np.float64) * _SCENE_STRIDE
-    z = target_from_camera.apply(camera.deproject(pixels, sub[rows, cols]))[:, 2]
+    z = (camera.deproject(pixels, sub[rows, cols]) @ target_from_camera.rotation_matrix[2]
+         + target_from_camera.translation[2])
     z = z[np.isfinite(z)]
     if len(z) < _MIN_SAMPLES:
         return None
@@ -113,41 +114,51 @@ def _window(depth_m: np.ndarray, camera: PinholeCamera, pixel, half: int):
     """Deproject a strided window around ``pixel``: (points or NaN (M, 3), rays (M, 3))."""
     height, width = depth_m.shape
     stride = max(1, int(np.ceil(2 * half / _MAX_SIDE)))
-    offsets = np.arange(-half, half + 1, stride)
-    rows = (int(round(pixel[1])) + offsets)[:, None].repeat(len(offsets), 1).ravel()
-    cols = (int(round(pixel[0])) + offsets)[None, :].repeat(len(offsets), 0).ravel()
-    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-    rows, cols = rows[inside], cols[inside]
-    z = depth_m[rows, cols].astype(np.float64)
+    col, row = int(round(pixel[0])), int(round(pixel[1]))
+    r0 = row - half + max(0, half - row + stride - 1) // stride * stride
+    c0 = col - half + max(0, half - col + stride - 1) // stride * stride
+    rows = np.arange(r0, min(row + half, height - 1) + 1, stride)
+    cols = np.arange(c0, min(col + half, width - 1) + 1, stride)
+    z = depth_m[rows[0]:rows[-1] + 1:stride, cols[0]:cols[-1] + 1:stride].astype(np.float64)
     z[~(z > 0)] = np.nan
-    xy = camera.pixels_to_rays(np.stack([cols, rows], axis=1).astype(np.float64))
+    fx, skew, cx = camera.k[0]
+    fy, cy = camera.k[1, 1], camera.k[1, 2]
+    if camera.has_distortion:
+        grid = np.stack(np.meshgrid(cols, rows), axis=-1).reshape(-1, 2).astype(np.float64)
+        xy = camera.pixels_to_rays(grid)
+    else:  # the same rays without the per-pixel Newton iterations
+        y = np.repeat((rows - cy) / fy, len(cols))
+        xy = np.stack([(np.tile(cols, len(rows)) - cx - skew * y) / fx, y], axis=1)
     rays = np.column_stack([xy, np.ones(len(xy))])
-    return rays * z[:, None], rays
+    return rays * z.reshape(-1, 1), rays
 
 
-def _plane_through(anchor: np.ndarray, points: np.ndarray, refine: np.ndarray, tol: float,
+def _norms(vectors: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum('ij,ij->i', vectors, vectors))
+
+
+def _plane_through(relative: np.ndarray, refine: np.ndarray, up: np.ndarray, tol: float,
                    rng) -> np.ndarray:
     """
-    MSAC: the unit normal of the plane through ``anchor`` that best fits ``points``.
+    MSAC: the unit normal of the plane through the origin that best fits ``relative``.
 
-    Then least squares on the inliers among ``refine``, the plane kept through the anchor.
+    Hypotheses: ``up`` and planes through two random samples. Then least squares on the
+    inliers among ``refine``, the threshold shrinking to the residuals' spread.
     """
-    relative = points - anchor
-    pairs = rng.integers(0, len(points), (_HYPOTHESES, 2))
-    normals = np.cross(relative[pairs[:, 0]], relative[pairs[:, 1]])
-    lengths = np.linalg.norm(normals, axis=1)
-    spans = (np.linalg.norm(relative[pairs[:, 0]], axis=1)
-             * np.linalg.norm(relative[pairs[:, 1]], axis=1))
-    usable = lengths > 0.2 * spans + 1e-12  # the two samples are not collinear with the anchor
-    normals = np.vstack([[0.0, 0.0, 1.0], normals[usable] / lengths[usable, None]])
-    costs = np.minimum(np.square(relative @ normals.T), tol * tol).sum(axis=0)  # MSAC
+    a, b = relative[rng.integers(0, len(relative), (2, _HYPOTHESES))]
+    normals = np.stack([a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
+                        a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
+                        a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]], axis=1)
+    lengths = _norms(normals)
+    usable = lengths > 0.2 * _norms(a) * _norms(b) + 1e-12  # not collinear with the point
+    normals = np.vstack([up, normals[usable] / lengths[usable, None]])
+    costs = np.minimum(np.square(relative @ normals.T), tol * tol).sum(axis=0)
     normal = normals[int(np.argmin(costs))]
-    relative = refine - anchor
-    for _ in range(3):  # the threshold shrinks to the residuals' spread: edges drop out
-        signed = relative @ normal
+    for _ in range(2):
+        signed = refine @ normal
         near = signed[np.abs(signed) <= tol]
         spread = 3.0 * 1.4826 * np.median(np.abs(near - np.median(near))) if len(near) else tol
-        inliers = relative[np.abs(signed) <= np.clip(spread, 0.25 * tol, tol)]
+        inliers = refine[np.abs(signed) <= np.clip(spread, 0.25 * tol, tol)]
         if len(inliers) < 3:
             break
         normal = np.linalg.svd(inliers - inliers.mean(axis=0), full_matrices=False)[2][2]
@@ -164,67 +175,68 @@ def assess_point(depth_m: np.ndarray, camera: PinholeCamera,
     target frame. Checks in order: NO_SUPPORT (too little depth or no plane through the
     point), TILTED, IN_AIR (the support lies ``max_support_drop`` below ``scene_height``),
     OFF_EDGE (supported fraction of the footprint), OBSTACLE (clearance < footprint).
+    The geometry is done in the optical frame; only "up" comes from the target frame.
     """
     radius = params.footprint_radius
-    point_camera = np.asarray(point_camera, dtype=np.float64).reshape(3)
-    depth = float(point_camera[2])
-    if not (np.all(np.isfinite(point_camera)) and depth > 0):
+    anchor = np.asarray(point_camera, dtype=np.float64).reshape(3)
+    depth = float(anchor[2])
+    if not (np.all(np.isfinite(anchor)) and depth > 0):
         return PointSupport(Reason.NO_DEPTH, 'no valid depth at the point')
-    focal = 0.5 * (camera.k[0, 0] + camera.k[1, 1])
-    reach = 2.0 * radius  # clearance is measured up to here
-    half = int(min(np.ceil(focal * reach / max(depth - reach, 0.5 * depth)) + 2, _MAX_HALF_PX))
-    pixel = camera.project(point_camera[None, :])[0]
-    points, rays = _window(np.asarray(depth_m), camera, pixel, half)
     rotation = target_from_camera.rotation_matrix
-    anchor = target_from_camera.apply(point_camera[None, :])[0]
+    up = rotation[2]  # the target frame's z axis, in the optical frame
+    focal = 0.5 * (camera.k[0, 0] + camera.k[1, 1])
+    reach = 1.5 * radius  # clearance is measured up to here
+    half = int(min(np.ceil(focal * reach / max(depth - reach, 0.5 * depth)) + 2, _MAX_HALF_PX))
+    points, rays = _window(np.asarray(depth_m), camera, camera.project(anchor[None, :])[0], half)
     measured = np.isfinite(points[:, 2])
-    targets = target_from_camera.apply(points[measured])
+    relative = points[measured] - anchor
     tol = params.tolerance * max(1.0, depth * depth)  # depth noise grows with depth squared
-    offsets = np.linalg.norm(targets - anchor, axis=1)
-    near = targets[offsets <= radius]
+    offsets = _norms(relative)
+    near = relative[offsets <= radius]
     if len(near) < _MIN_SAMPLES:
         return PointSupport(Reason.NO_SUPPORT, f'only {len(near)} depth samples within the '
                             f'footprint ({radius * 100:.0f} cm)')
-    inner = targets[offsets <= 0.5 * radius]  # hypotheses are scored on the centre
-    normal = _plane_through(anchor, inner if len(inner) >= _MIN_SAMPLES else near, near, tol,
+    inner = relative[offsets <= 0.5 * radius]  # hypotheses are scored on the centre
+    normal = _plane_through(inner if len(inner) >= _MIN_SAMPLES else near, near, up, tol,
                             np.random.default_rng(0))
-    camera_position = np.asarray(target_from_camera.translation, dtype=np.float64)
-    if normal @ (camera_position - anchor) < 0:
+    if normal @ anchor > 0:
         normal = -normal  # out of the surface, towards the camera that sees it
-    inlier_fraction = np.count_nonzero(np.abs((near - anchor) @ normal) <= tol) / len(near)
-    tilt = float(np.degrees(np.arccos(np.clip(normal[2], -1.0, 1.0))))
+    inlier_fraction = np.count_nonzero(np.abs(near @ normal) <= tol) / len(near)
+    tilt = float(np.degrees(np.arccos(np.clip(normal @ up, -1.0, 1.0))))
+    normal_target = rotation @ normal
     if inlier_fraction < _MIN_INLIER_FRACTION and tilt > params.tilt_limit_deg:
         return PointSupport(Reason.NO_SUPPORT, f'no surface under the point: only '
                             f'{100 * inlier_fraction:.0f} % of the footprint on one plane '
-                            '(an edge or clutter)', normal, tilt)
+                            '(an edge or clutter)', normal_target, tilt)
     if tilt > params.tilt_limit_deg:
         return PointSupport(Reason.TILTED, f'the surface is {tilt:.0f} deg from horizontal '
-                            f'(limit {params.tilt_limit_deg:g})', normal, tilt)
-    drop = (scene_height - anchor[2]) if scene_height is not None else 0.0
+                            f'(limit {params.tilt_limit_deg:g})', normal_target, tilt)
+    drop = scene_height - (up @ anchor + target_from_camera.translation[2]) \
+        if scene_height is not None else 0.0
     if params.max_support_drop > 0 and drop > params.max_support_drop:
         return PointSupport(Reason.IN_AIR, f'depth reads a surface {drop * 100:.0f} cm below '
-                            "the scene's main support (background)", normal, tilt)
+                            "the scene's main support (background)", normal_target, tilt)
     # Height map: samples' heights over the plane and in-plane distances from the point.
-    heights = (targets - anchor) @ normal
-    distances = np.linalg.norm((targets - anchor) - heights[:, None] * normal, axis=1)
-    obstacle = np.sort(distances[heights > params.obstacle_height])
-    clearance = float(min(obstacle[_OBSTACLE_RANK - 1], reach)
-                      if len(obstacle) >= _OBSTACLE_RANK else reach)
+    heights = relative @ normal
+    distances = _norms(relative - heights[:, None] * normal)
+    obstacle = distances[heights > params.obstacle_height]
+    clearance = reach
+    if len(obstacle) >= _OBSTACLE_RANK:
+        rank = _OBSTACLE_RANK - 1
+        clearance = float(min(np.partition(obstacle, rank)[rank], reach))
     # The footprint as the rays see it: where each sample's ray meets the support plane.
     # Measured on it (or on a low bump): supported; behind it or no depth: the plane ends
     # there (an edge, a hole); in front of it by more than obstacle_height: hidden.
-    directions = rays @ rotation.T
     with np.errstate(divide='ignore', invalid='ignore'):
-        t = ((anchor - camera_position) @ normal) / (directions @ normal)
-    foot = (t > 0) & (np.linalg.norm(camera_position + t[:, None] * directions - anchor,
-                                     axis=1) <= radius)
+        t = (anchor @ normal) / (rays @ normal)
+    foot = (t > 0) & (_norms(t[:, None] * rays - anchor) <= radius)
     ray_heights = np.full(len(rays), -np.inf)  # no depth: nothing on the plane
     ray_heights[measured] = heights
     supported = np.count_nonzero(foot & (ray_heights >= -tol)
                                  & (ray_heights <= params.obstacle_height))
     unsupported = np.count_nonzero(foot & (ray_heights < -tol))
     fraction = supported / max(supported + unsupported, 1)
-    verdict = {'normal': normal, 'tilt_deg': tilt, 'clearance': clearance,
+    verdict = {'normal': normal_target, 'tilt_deg': tilt, 'clearance': clearance,
                'support_fraction': fraction}
     if fraction < params.min_support_fraction:
         return PointSupport(Reason.OFF_EDGE, f'only {100 * fraction:.0f} % of the footprint '

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'test'))
 from tabletop_depth import CAMERA, render, reply, WORLD_FROM_OPTICAL  # noqa: E402
-from trace_ros.core.grounding import ground_placement  # noqa: E402
+from trace_ros.core.refinement import ground_placement  # noqa: E402
 from trace_ros.core.pipeline import locate_placement, prepare_frame  # noqa: E402
 from trace_ros.core.support import SupportParams  # noqa: E402
 

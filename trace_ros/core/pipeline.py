@@ -41,7 +41,7 @@ class Placement:
     position: np.ndarray
     orientation: np.ndarray
     goal_pixel: np.ndarray
-    grounding: Optional[object] = None  # trace_ros.core.grounding.Grounding, when judged
+    grounding: Optional[object] = None  # trace_ros.core.refinement.Grounding, when judged
 
 
 def prepare_frame(rgb: np.ndarray, depth_m: np.ndarray, camera: PinholeCamera, frame_id: str,

@@ -47,6 +47,23 @@ class Grounding:
         return not self.refined or bool(self.valid.any())
 
 
+def support_params(config, footprint_radius: float = 0.0) -> Optional[SupportParams]:
+    """
+    Return SupportParams from trace_node's parameters (any object with their names).
+
+    None when ``config.refine_placement`` is off; ``footprint_radius`` > 0 (an action
+    goal's) overrides the parameter.
+    """
+    if not config.refine_placement:
+        return None
+    return SupportParams(footprint_radius=footprint_radius or config.footprint_radius,
+                         tilt_limit_deg=config.support_tilt_limit,
+                         obstacle_height=config.obstacle_height,
+                         tolerance=config.support_tolerance,
+                         min_support_fraction=config.min_support_fraction,
+                         max_support_drop=config.max_support_drop)
+
+
 def _clusters(positions: np.ndarray, link: float, step: float) -> list:
     """Single-linkage groups (lists of indices) of points within ``link`` and ``step`` in z."""
     horizontal = np.linalg.norm(positions[:, None, :2] - positions[None, :, :2], axis=2)

@@ -5,8 +5,9 @@ Cost of placement refinement at 640x480: p50 / p95 ms on top of today's locate_p
 A synthetic tabletop (table, boxes, floor; ray cast as in test/tabletop_depth.py) seen
 obliquely at ~1.2 m, in millimetre depth (16UC1 quantization, 1 mm noise, 5 % holes). Each
 run grounds the points of one reply (``ground_placement``: the scene support, every point's
-support check, the clusters and the goal check) with confidences from token log-probs. Wall time suffers on a shared machine; the thread's
-CPU time does not count the time other processes hold the cores.
+support check, the clusters and the goal check) with confidences from token log-probs.
+Wall time suffers on a shared machine; the thread's CPU time does not count the time other
+processes hold the cores.
 
     python scripts/bench_refine.py [--repeats 300] [--points 3 8 16]
 """
@@ -20,12 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'test'))
 from tabletop_depth import CAMERA, render, reply, WORLD_FROM_OPTICAL  # noqa: E402
-from trace_ros.core.refinement import ground_placement  # noqa: E402
 from trace_ros.core.pipeline import locate_placement, prepare_frame  # noqa: E402
+from trace_ros.core.refinement import ground_placement  # noqa: E402
 from trace_ros.core.support import SupportParams  # noqa: E402
 
-BOXES = [(-0.1, 0.1, -0.1, 0.1, 0.1), (0.15, 0.22, 0.2, 0.3, 0.15), (-0.3, -0.2, -0.35, -0.25,
-                                                                      0.05)]
+BOXES = [(-0.1, 0.1, -0.1, 0.1, 0.1), (0.15, 0.22, 0.2, 0.3, 0.15),
+         (-0.3, -0.2, -0.35, -0.25, 0.05)]
 
 
 def scene(seed: int = 0):

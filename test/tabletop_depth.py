@@ -70,6 +70,6 @@ def normalized(world_points, camera: PinholeCamera = CAMERA,
 
 
 def reply(world_points, **kwargs) -> str:
-    """A model reply whose answer points are the images of ``world_points``."""
+    """Return a model reply whose answer points are the images of ``world_points``."""
     points = ', '.join(f'({x:.4f}, {y:.4f})' for x, y in normalized(world_points, **kwargs))
     return f'Answer: [{points}]'

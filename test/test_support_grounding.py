@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from tabletop_depth import CAMERA, render, reply, WORLD_FROM_OPTICAL
 from trace_ros.core.depth import depth_to_metres
-from trace_ros.core.refinement import ground_placement, support_params
 from trace_ros.core.pipeline import locate_placement, prepare_frame
+from trace_ros.core.refinement import ground_placement, support_params
 from trace_ros.core.support import (assess_point, Reason, scene_support_height,
                                     SupportParams)
 from trace_ros.core.transforms import quat_to_matrix

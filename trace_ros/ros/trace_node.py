@@ -31,9 +31,9 @@ from trace_ros.core.annotate import annotate
 from trace_ros.core.attention import attention_panel
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.frames import FrameSlot, LatestFrame
-from trace_ros.core.refinement import ground_placement, support_params
 from trace_ros.core.pipeline import locate_placement, prepare_frame
 from trace_ros.core.prompts import build_prompt
+from trace_ros.core.refinement import ground_placement, support_params
 from trace_ros.core.status import PlacementError, Status
 from trace_ros.models import default_model_dir
 from trace_ros.msg import PlacementResult

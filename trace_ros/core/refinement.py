@@ -4,7 +4,7 @@ Physically grounded placement: per-point validity and confidence, and the goal a
 ``ground_placement`` judges every answer point with ``trace_ros.core.support`` (horizontal
 support, footprint free of obstacles, not off an edge, not on the background) and scores it
 with the model's own confidence (``trace_ros.core.confidence``). Valid points on the same
-support within a footprint diameter of each other form clusters; the goal is the cluster
+support within two footprint diameters of each other form clusters; the goal is the cluster
 with the highest total confidence (each point counts 1 when the backend gives none): its
 median when that point is valid too, else its member nearest the median, oriented along
 its support's normal. Without valid points the result says why (``Grounding.message``);
@@ -140,7 +140,7 @@ def ground_placement(frame: RgbdFrame, placement: Placement,
     indices = np.flatnonzero(valid)
     positions = placement.points_target[indices]
     weights = np.where(np.isfinite(confidence[indices]), confidence[indices], 1.0)
-    groups = _clusters(positions, 2.0 * params.footprint_radius, params.obstacle_height)
+    groups = _clusters(positions, 4.0 * params.footprint_radius, params.obstacle_height)
     best = max(groups, key=lambda g: (weights[g].sum(), len(g),
                                       np.mean([verdicts[indices[i]].clearance for i in g])))
     members = indices[best]

@@ -6,10 +6,14 @@ trace_goal_executor over DDS) on N seeded scenes with a task drawn from the norm
 and one from the hard (held-out) relations. Prints a table of success rates and median
 latencies per stage (render, inference, node overhead, execution, instruction to outcome),
 and writes ``episodes.jsonl``, ``summary.json`` and ``closed_loop.png`` to ``--out``.
+``--refine on off`` runs each model with trace_node's refine_placement on and off on the
+same seeded scenes and reports the paired difference in success (on - off) per relation
+set with a bootstrap 95 % interval over scenes.
 
     python scripts/bench_closed_loop.py --scenes 20 \
         --model cor=out/ablation_8k/cor_1/final:cor \
         --model answer-only=out/ablation_8k/cor_0/final:plain
+    python scripts/bench_closed_loop.py --scenes 20 --refine on off
 """
 
 import argparse
@@ -44,6 +48,25 @@ def summarize(episodes: list) -> dict:
         summary[stage] = {'median': float(np.median(values)) if len(values) else None,
                           'p90': float(np.percentile(values, 90)) if len(values) else None}
     return summary
+
+
+def paired_difference(on: list, off: list, resamples: int = 10000, seed: int = 0) -> dict:
+    """
+    Mean paired difference in success (on - off) over scenes, with a bootstrap 95 % interval.
+
+    ``on`` and ``off`` are episode records of the same seeds; scenes are resampled with
+    replacement ``resamples`` times (fixed seed).
+    """
+    by_seed = {e['seed']: e['success'] for e in off}
+    pairs = [(float(e['success']), float(by_seed[e['seed']])) for e in on if e['seed'] in by_seed]
+    diffs = np.array([a - b for a, b in pairs])
+    if not len(diffs):
+        return {'scenes': 0}
+    rng = np.random.default_rng(seed)
+    means = diffs[rng.integers(0, len(diffs), (resamples, len(diffs)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {'scenes': len(diffs), 'mean': float(diffs.mean()), 'ci95': [float(low), float(high)],
+            'better': int((diffs > 0).sum()), 'worse': int((diffs < 0).sum())}
 
 
 def plot(summary: dict, path: pathlib.Path) -> None:
@@ -90,6 +113,9 @@ def main(argv=None) -> None:
                         help="trace_node's torch_threads (0: torch's default)")
     parser.add_argument('--randomize-world', action='store_true',
                         help="randomized worlds: each seed's own camera, lights, table, objects")
+    parser.add_argument('--refine', nargs='+', choices=('on', 'off'), default=None,
+                        help="trace_node's refine_placement per run (default: its default); "
+                        'on and off: paired comparison')
     parser.add_argument('--domain-id', type=int, default=None)
     parser.add_argument('--out', default='out/bench_closed_loop')
     args = parser.parse_args(argv)
@@ -101,24 +127,36 @@ def main(argv=None) -> None:
         domain = int(os.environ.get('ROS_DOMAIN_ID') or random.randint(100, 199))
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {}
+    runs = [(f'{name} refine {r}' if args.refine else name, path, style,
+             {'refine_placement': r == 'on'} if args.refine else {})
+            for name, path, style in models for r in (args.refine or [None])]
+    summary, episodes = {}, {}
     with open(out / 'episodes.jsonl', 'w') as log:
-        for name, path, style in models:
+        for name, path, style, params in runs:
             summary[name] = {}
             with ClosedLoop(model=path, prompt_style=style, domain_id=domain,
-                            torch_threads=args.torch_threads,
+                            torch_threads=args.torch_threads, trace_params=params,
                             randomize_world=args.randomize_world) as loop:
                 for relations in args.relations:
-                    episodes = []
+                    records = episodes[name, relations] = []
                     seeds = range(args.seed, args.seed + args.scenes)
                     for seed in tqdm(seeds, desc=f'{name} {relations}', unit='scene'):
                         record = loop.run(seed, relations=relations).summary()
                         record.update(model=name, relations=relations)
                         log.write(json.dumps(record) + '\n')
                         log.flush()
-                        episodes.append(record)
-                    summary[name][relations] = summarize(episodes)
+                        records.append(record)
+                    summary[name][relations] = summarize(records)
+    paired = {}
+    if args.refine and len(set(args.refine)) == 2:
+        for name, _, _ in models:
+            for relations in args.relations:
+                paired[f'{name} {relations}'] = paired_difference(
+                    episodes[f'{name} refine on', relations],
+                    episodes[f'{name} refine off', relations])
+        summary['paired refine on - off'] = paired
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
+    summary.pop('paired refine on - off', None)
     plot(summary, out / 'closed_loop.png')
     print('\n| model | relations | success | goal found | render | inference | node '
           '| execution | instruction to outcome |')
@@ -130,6 +168,15 @@ def main(argv=None) -> None:
             print(f'| {name} | {relations} | {100 * s["success_rate"]:.0f} % '
                   f'({s["episodes"]}) | {100 * s["goal_rate"]:.0f} % | ' + ' | '.join(cells)
                   + ' |')
+    if paired:
+        print('\n| model, relations | scenes | success on - off | bootstrap 95 % interval '
+              '| better / worse |')
+        print('| --- | --- | --- | --- | --- |')
+        for key, p in paired.items():
+            if p['scenes']:
+                print(f'| {key} | {p["scenes"]} | {100 * p["mean"]:+.0f} pp | '
+                      f'[{100 * p["ci95"][0]:+.0f}, {100 * p["ci95"][1]:+.0f}] pp | '
+                      f'{p["better"]} / {p["worse"]} |')
     print(f'\nlatencies are medians in seconds; episodes, summary and plot in {out}/')
 
 

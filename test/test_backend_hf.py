@@ -105,3 +105,12 @@ def test_bad_parameters():
         make_backend('onnx')
     with pytest.raises(ValueError, match='dtype'):
         make_backend('transformers', model=str(tiny_model_dir()), dtype='int3')
+
+
+def test_token_log_probs_spell_the_text(backend):
+    generation = backend.generate(noise_image(), PROMPT)
+    pairs = generation.token_logprobs
+    assert pairs is not None and len(pairs) == generation.num_tokens
+    assert ''.join(token for token, _ in pairs) == generation.text
+    logprobs = [logprob for _, logprob in pairs]
+    assert all(lp <= 0.0 for lp in logprobs) and any(lp < 0.0 for lp in logprobs)

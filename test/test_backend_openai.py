@@ -202,3 +202,14 @@ def test_command_line_server(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize('stream', [True, False])
+def test_token_log_probs_come_through_the_server(local, client_for, stream):
+    expected = local.generate(noise_image(), PROMPT).token_logprobs
+    generation = client_for(stream=stream).generate(noise_image(), PROMPT)
+    assert [t for t, _ in generation.token_logprobs] == [t for t, _ in expected]
+    assert [lp for _, lp in generation.token_logprobs] == pytest.approx(
+        [lp for _, lp in expected], abs=1e-5)
+    assert client_for(stream=stream, logprobs=False).generate(
+        noise_image(), PROMPT).token_logprobs is None

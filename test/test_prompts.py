@@ -102,3 +102,33 @@ def test_format_cor_answer_rejects_bad_input(kwargs):
             'target_area': 'the left part', 'points': [(0.2, 0.4)], **kwargs}
     with pytest.raises(ValueError):
         format_cor_answer(**args)
+
+
+GOLDEN_COR = (
+    'put the mug left of the bowl. Reason step by step, then answer, in exactly this format:\n'
+    '1. Goal subtype: object reference or free space.\n'
+    '2. Reference: the reference object or surface, at (x, y).\n'
+    '3. Target area: where the item should go, x x0-x1, y y0-y1.\n'
+    '4. Coordinates: how the points are chosen inside the target area.\n'
+    'Answer: [(x1, y1), (x2, y2), ...]\n'
+    'All coordinates are between 0 and 1, normalized to the image width and height.')
+
+
+def test_without_a_point_count_the_prompt_is_unchanged():
+    assert build_prompt('put the mug left of the bowl') == GOLDEN_COR
+    assert build_prompt('put the mug left of the bowl', num_points=0) == GOLDEN_COR
+    assert build_prompt('x', 'plain', num_points=0) == 'x. ' + ROBOPOINT_SUFFIX
+
+
+@pytest.mark.parametrize('count, template', [
+    (1, '[(x1, y1)]'), (3, '[(x1, y1), (x2, y2), (x3, y3)]'),
+    (5, '[(x1, y1), (x2, y2), ..., (x5, y5)]')])
+def test_a_point_count_is_asked_for_in_step_4_and_the_answer(count, template):
+    prompt = build_prompt('put the mug left of the bowl', num_points=count)
+    noun = 'point' if count == 1 else 'points'
+    assert f'4. Coordinates: {count} {noun} chosen inside the target area.\n' in prompt
+    assert f'Answer: {template}\n' in prompt
+    # Everything but step 4 and the template stays as without a count.
+    unchanged = [line for line in GOLDEN_COR.splitlines() if not line.startswith(('4.', 'A'))]
+    assert [line for line in prompt.splitlines() if not line.startswith(('4.', 'A'))] == unchanged
+    assert build_prompt('x', 'plain', num_points=count).endswith(f'Give exactly {count} {noun}.')

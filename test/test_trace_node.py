@@ -13,7 +13,7 @@ import pytest
 from ros_harness import expected_world_point, OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
 from std_msgs.msg import String
 from trace_ros.core.transforms import quaternion_to_matrix
-from trace_ros.msg import PlacementResult
+from trace_ros.msg import PlacementPoint, PlacementResult
 
 pytestmark = pytest.mark.ros
 
@@ -177,3 +177,51 @@ def test_action_streams_feedback_and_returns_result(session):
     assert lengths == sorted(lengths)
     assert all(REPLIES[GOOD].startswith(f.text) and f.text.endswith(f.text_delta)
                for f in feedback)
+
+
+def tilted_table_depth(camera, tilt_deg: float) -> np.ndarray:
+    """Z-depth of a table 1 m below the camera, tilted by ``tilt_deg`` about the y axis."""
+    v, u = np.mgrid[0:camera.height, 0:camera.width]
+    rays = camera.pixels_to_rays(np.stack([u.ravel(), v.ravel()], axis=1).astype(float))
+    normal = np.array([np.sin(np.radians(tilt_deg)), 0.0, -np.cos(np.radians(tilt_deg))])
+    depth = normal[2] / (rays @ normal[:2] + normal[2])
+    return depth.reshape(camera.height, camera.width).astype(np.float32)
+
+
+def test_points_carry_validity_and_confidence(session):
+    result = ask_fresh(session)
+    check_good(session, result)
+    assert result.refined
+    for point in result.points:
+        assert point.valid and point.in_goal, point.invalid_detail
+        assert point.invalid_reason == PlacementPoint.REASON_NONE
+        assert 0.0 < point.confidence <= 1.0  # the transformers backend gives log-probs
+        assert point.support_tilt_deg < 1.0
+        assert point.clearance >= 0.04 and point.support_fraction >= 0.8
+    raw = result.raw_goal.pose.position
+    np.testing.assert_allclose([raw.x, raw.y, raw.z],
+                               np.median(expected_points(session.camera.camera), axis=0),
+                               atol=0.01)
+
+
+def test_steep_surface_is_no_valid_placement_with_the_raw_points(session):
+    session.camera.depth = tilted_table_depth(session.camera.camera, 30.0)
+    try:
+        time.sleep(0.3)
+        result = ask_fresh(session)
+        assert result.status == PlacementResult.STATUS_NO_VALID_PLACEMENT, result.message
+        assert 'TILTED' in result.message
+        assert len(result.points) == 3 and all(p.has_depth for p in result.points)
+        for point in result.points:
+            assert not point.valid and not point.in_goal
+            assert point.invalid_reason == PlacementPoint.REASON_TILTED
+            assert abs(point.support_tilt_deg - 30.0) < 1.0
+            assert 'deg from horizontal' in point.invalid_detail
+        assert result.raw_goal.header.frame_id == 'world'
+        assert result.raw_goal.pose.orientation.w != 0.0  # the unrefined goal is there
+        time.sleep(0.5)  # a goal for this answer would have arrived by now
+        assert not any(g.header.stamp == result.header.stamp for g in session.goals)
+    finally:
+        session.camera.depth = session.camera.table_depth()
+    time.sleep(0.3)
+    check_good(session, ask_fresh(session))

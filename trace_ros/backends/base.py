@@ -28,6 +28,9 @@ class Generation:
     inference_s: float
     model_id: str
     finish_reason: FinishReason
+    # (token text, log-probability) per generated token, the texts spelling ``text``; None
+    # when the backend or server gives none.
+    token_logprobs: tuple | None = None
 
     @property
     def tokens_per_s(self) -> float:

@@ -26,8 +26,9 @@ from trace_ros.backends.base import (Backend, BackendCanceled, BackendError, Bac
                                      check_image, Generation, TextCallback)
 from trace_ros.core.answer_format import user_turn
 from trace_ros.core.attention import AttentionResult, build_result
-from transformers import (AutoModelForImageTextToText, AutoProcessor, StoppingCriteria,
-                          StoppingCriteriaList, TextIteratorStreamer)
+from transformers import (AutoModelForImageTextToText, AutoProcessor, LogitsProcessor,
+                          LogitsProcessorList, StoppingCriteria, StoppingCriteriaList,
+                          TextIteratorStreamer)
 
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 _POLL_S = 0.05
@@ -42,22 +43,45 @@ class TokenStreamer(TextIteratorStreamer):
     otherwise arrive in one piece at the end. An incomplete UTF-8 character is held back.
     """
 
+    pieces: list  # the text each generated token printed (its log-prob's token text)
+
     def put(self, value):
         if value.dim() > 1:
             value = value[0]
         if self.skip_prompt and self.next_tokens_are_prompt:
             self.next_tokens_are_prompt = False
+            self.pieces = []
             return
         self.token_cache.extend(value.tolist())
         text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
         if text.endswith('\ufffd'):
+            self.pieces.append('')
             return
         printable = text[self.print_len:]
         if text.endswith('\n'):
             self.token_cache, self.print_len = [], 0
         else:
             self.print_len += len(printable)
+        self.pieces.append(printable)
         self.on_finalized_text(printable)
+
+
+class _Logprobs(LogitsProcessor):
+    """Records each generated token's log-probability under the final (processed) scores."""
+
+    def __init__(self):
+        self.values, self._last = [], None
+
+    def __call__(self, input_ids, scores):
+        if self._last is not None:  # the previous step's token is now the last input id
+            self.values.append(float(self._last[input_ids[0, -1]]))
+        self._last = torch.log_softmax(scores[0].float(), dim=-1)
+        return scores
+
+    def pairs(self, pieces: list, last_id: int) -> tuple | None:
+        """Return (piece, log-prob) per generated token, or None when they do not line up."""
+        values = self.values + ([float(self._last[last_id])] if self._last is not None else [])
+        return tuple(zip(pieces, values)) if len(values) == len(pieces) else None
 
 
 class _StopCheck(StoppingCriteria):
@@ -274,6 +298,7 @@ class TransformersBackend(Backend):
         check = _StopCheck([stop, abort, self._closed] + ([cancel] if cancel else []), deadline)
         config = copy.deepcopy(self._generation_config)
         config.max_new_tokens = max_new_tokens
+        logprobs = _Logprobs()
         result = {}
 
         def work():
@@ -282,6 +307,7 @@ class TransformersBackend(Backend):
                     result['output'] = self._model.generate(
                         **inputs, generation_config=config, streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([check]),
+                        logits_processor=LogitsProcessorList([logprobs]),
                         **self._generation_kwargs)
             except Exception as exc:  # reported by the calling thread
                 result['error'] = exc
@@ -321,9 +347,12 @@ class TransformersBackend(Backend):
             reason = 'canceled'
         elif len(new_ids) >= max_new_tokens and new_ids[-1] not in self._eos_ids:
             reason = 'length'
-        generation = Generation(text=''.join(deltas), num_tokens=len(new_ids),
+        text = ''.join(deltas)
+        pairs = logprobs.pairs(getattr(streamer, 'pieces', []), new_ids[-1]) if new_ids else None
+        generation = Generation(text=text, num_tokens=len(new_ids),
                                 inference_s=time.monotonic() - start, model_id=self._model_id,
-                                finish_reason=reason)
+                                finish_reason=reason, token_logprobs=pairs if pairs and ''.join(
+                                    p for p, _ in pairs) == text else None)
         if self._closed.is_set() and check.reason is not None:
             raise BackendCanceled('backend closed during generation', generation)
         if timed_out:

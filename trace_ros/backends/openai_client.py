@@ -100,14 +100,15 @@ class OpenAIBackend(Backend):
     the first one the server lists. ``timeout_s`` is the default deadline of a whole call, retries
     included; ``max_retries`` retries follow a failed attempt after ``backoff_s``, doubling each
     time. ``max_new_tokens`` None leaves the limit to the server. ``extra_body`` fields are merged
-    into each request (e.g. vLLM's ``top_k``).
+    into each request (e.g. vLLM's ``top_k``). ``logprobs`` asks for the answer's token
+    log-probabilities (``Generation.token_logprobs``; None when the server sends none).
     """
 
     def __init__(self, base_url: str = 'http://127.0.0.1:8000/v1', model: str = '',
                  timeout_s: float = 60.0, max_retries: int = 3, backoff_s: float = 0.5,
                  api_key_env: str = 'OPENAI_API_KEY', max_new_tokens: int | None = 256,
                  temperature: float = 0.0, stream: bool = True, image_format: str = 'png',
-                 extra_body: dict | None = None):
+                 extra_body: dict | None = None, logprobs: bool = True):
         url = urllib.parse.urlsplit(base_url)
         if url.scheme not in ('http', 'https') or not url.hostname:
             raise ValueError(f'base_url must be an http(s) URL, got {base_url!r}')
@@ -128,6 +129,7 @@ class OpenAIBackend(Backend):
         self._stream = stream
         self._image_format = image_format
         self._extra_body = dict(extra_body or {})
+        self._logprobs = logprobs
 
     @property
     def model_id(self) -> str:
@@ -161,12 +163,15 @@ class OpenAIBackend(Backend):
             self._model = models[0]
         body = {'model': self._model, 'messages': [user],
                 'temperature': self._temperature, 'stream': self._stream}
+        if self._logprobs:
+            body['logprobs'] = True
         if max_new_tokens or self._max_new_tokens:
             body['max_tokens'] = max_new_tokens or self._max_new_tokens
         body.update(self._extra_body)
         if self._stream:
             body['stream_options'] = {'include_usage': True}
-        deltas, state = [], {'num_tokens': None, 'finish_reason': None, 'model': self._model}
+        deltas = []
+        state = {'num_tokens': None, 'finish_reason': None, 'model': self._model, 'logprobs': []}
         try:
             conn, response, watch = self._open('POST', 'chat/completions', body, cancel,
                                                deadline)
@@ -196,10 +201,12 @@ class OpenAIBackend(Backend):
 
     def _result(self, deltas, state, start, reason) -> Generation:
         num_tokens = state['num_tokens']
-        return Generation(text=''.join(deltas),
+        text, pairs = ''.join(deltas), tuple(state['logprobs'])
+        return Generation(text=text,
                           num_tokens=len(deltas) if num_tokens is None else num_tokens,
                           inference_s=time.monotonic() - start, model_id=state['model'],
-                          finish_reason=reason)
+                          finish_reason=reason, token_logprobs=pairs if pairs and ''.join(
+                              t for t, _ in pairs) == text else None)
 
     def _read_stream(self, response, deltas, state, on_text) -> None:
         for data in iter_sse_data(response):
@@ -218,6 +225,7 @@ class OpenAIBackend(Backend):
                     if on_text is not None:
                         on_text(delta)
                 state['finish_reason'] = choice.get('finish_reason') or state['finish_reason']
+                _add_logprobs(state, choice)
         if state['finish_reason'] is None:
             raise ValueError('the stream ended before the answer did')
 
@@ -231,6 +239,7 @@ class OpenAIBackend(Backend):
         state['model'] = body.get('model') or state['model']
         state['num_tokens'] = (body.get('usage') or {}).get('completion_tokens')
         state['finish_reason'] = choice.get('finish_reason')
+        _add_logprobs(state, choice)
         if text:
             deltas.append(text)
             if on_text is not None:
@@ -308,6 +317,15 @@ class OpenAIBackend(Backend):
     def _scrub(self, text: str) -> str:
         key = os.environ.get(self._api_key_env, '')
         return text.replace(key, '***') if key else text
+
+
+def _add_logprobs(state: dict, choice: dict) -> None:
+    """Append a choice's ``logprobs.content`` entries as (token, log-prob) to the state."""
+    for entry in (choice.get('logprobs') or {}).get('content') or []:
+        try:
+            state['logprobs'].append((str(entry['token']), float(entry['logprob'])))
+        except (KeyError, TypeError, ValueError):
+            continue
 
 
 def _error_message(body) -> str:

@@ -153,14 +153,18 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
             raise RequestError(400, 'max_tokens must be a positive integer', param='max_tokens')
         head = {'id': f'chatcmpl-{uuid.uuid4().hex}', 'created': int(time.time()),
                 'model': self.server.model_id}
+        logprobs = bool(body.get('logprobs'))
         if body.get('stream'):
             usage = bool((body.get('stream_options') or {}).get('include_usage'))
-            self._stream(head, image, prompt, max_tokens, usage)
+            self._stream(head, image, prompt, max_tokens, usage, logprobs)
             return
         generation = self._generate(image, prompt, max_tokens)
-        self._send_json(200, {**head, 'object': 'chat.completion', 'choices': [{
-            'index': 0, 'message': {'role': 'assistant', 'content': generation.text},
-            'finish_reason': generation.finish_reason}], 'usage': _usage(generation)})
+        choice = {'index': 0, 'message': {'role': 'assistant', 'content': generation.text},
+                  'finish_reason': generation.finish_reason}
+        if logprobs:
+            choice['logprobs'] = _logprobs(generation)
+        self._send_json(200, {**head, 'object': 'chat.completion', 'choices': [choice],
+                              'usage': _usage(generation)})
 
     def _generate(self, image, prompt, max_tokens, on_text=None, cancel=None):
         cancel = cancel or threading.Event()
@@ -193,14 +197,18 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
                 cancel.set()
                 return
 
-    def _stream(self, head, image, prompt, max_tokens, usage):
-        """Send the answer as server-sent events; a write error cancels the generation."""
+    def _stream(self, head, image, prompt, max_tokens, usage, logprobs=False):
+        """
+        Send the answer as server-sent events; a write error cancels the generation.
+
+        Token log-probabilities, when asked for, come with the final chunk.
+        """
         cancel = threading.Event()
         chunk = {**head, 'object': 'chat.completion.chunk'}
 
-        def send(delta, finish_reason=None):
+        def send(delta, finish_reason=None, **extra):
             self._send_event({**chunk, 'choices': [{'index': 0, 'delta': delta,
-                                                    'finish_reason': finish_reason}]})
+                                                    'finish_reason': finish_reason, **extra}]})
 
         def on_text(text):
             try:
@@ -222,7 +230,8 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         if cancel.is_set():
             LOG.info('client %s went away; generation canceled', self.address_string())
             return
-        send({}, 'length' if generation.finish_reason == 'length' else 'stop')
+        send({}, 'length' if generation.finish_reason == 'length' else 'stop',
+             **({'logprobs': _logprobs(generation)} if logprobs else {}))
         if usage:
             self._send_event({**chunk, 'choices': [], 'usage': _usage(generation)})
         self.wfile.write(b'data: [DONE]\n\n')
@@ -239,6 +248,15 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _logprobs(generation) -> dict | None:
+    """Return OpenAI ``logprobs`` of a generation's tokens (None when the backend has none)."""
+    if generation.token_logprobs is None:
+        return None
+    return {'content': [{'token': token, 'logprob': logprob,
+                         'bytes': list(token.encode('utf-8')), 'top_logprobs': []}
+                        for token, logprob in generation.token_logprobs]}
 
 
 def _usage(generation) -> dict:

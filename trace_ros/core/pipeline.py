@@ -41,6 +41,7 @@ class Placement:
     position: np.ndarray
     orientation: np.ndarray
     goal_pixel: np.ndarray
+    grounding: Optional[object] = None  # trace_ros.core.refinement.Grounding, when judged
 
 
 def prepare_frame(rgb: np.ndarray, depth_m: np.ndarray, camera: PinholeCamera, frame_id: str,
@@ -68,11 +69,18 @@ def prepare_frame(rgb: np.ndarray, depth_m: np.ndarray, camera: PinholeCamera, f
 
 def locate_placement(frame: RgbdFrame, text: str, target_from_camera: RigidTransform, *,
                      depth_window: int = 5,
-                     parsed: Optional[ParsedAnswer] = None) -> Placement:
-    """Turn the model's reply into a Placement; raise PARSE_ERROR or INVALID_DEPTH."""
+                     parsed: Optional[ParsedAnswer] = None,
+                     max_points: int = 0) -> Placement:
+    """
+    Turn the model's reply into a Placement; raise PARSE_ERROR or INVALID_DEPTH.
+
+    ``max_points`` > 0 keeps only the model's first ``max_points`` answer points.
+    """
     camera = frame.camera
     if parsed is None:
         parsed = parse_answer(text, image_size=(camera.width, camera.height))
+    if 0 < max_points < len(parsed.points):
+        parsed = dataclasses.replace(parsed, points=parsed.points[:max_points])
     if not parsed.ok:
         reasons = '; '.join(parsed.errors) or 'no answer points found'
         raise PlacementError(Status.PARSE_ERROR, f'no usable answer points: {reasons}')

@@ -18,6 +18,7 @@ class Status(enum.IntEnum):
     BACKEND_ERROR = 9
     BUSY = 10
     CANCELED = 11
+    NO_VALID_PLACEMENT = 12
 
 
 class PlacementError(Exception):

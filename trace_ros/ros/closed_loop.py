@@ -142,16 +142,18 @@ class ClosedLoop:
 
     ``torch_threads`` defaults to 1: with the renderer and DDS on the same few cores, more
     torch threads oversubscribe them (on 2 cores the median generation took 4 s instead of
-    0.6 s with torch's default of 2 threads). With ``randomize_world`` each scene is the
-    seed's randomized world seen from its own camera, and trace_node is reconfigured with
-    that camera's pose as its static transform before the scene's instruction (the model
-    reloads).
+    0.6 s with torch's default of 2 threads). ``trace_params`` sets more of trace_node's
+    parameters (e.g. ``{'refine_placement': False}``). With ``randomize_world`` each scene
+    is the seed's randomized world seen from its own camera, and trace_node is reconfigured
+    with that camera's pose as its static transform before the scene's instruction (the
+    model reloads).
     """
 
     def __init__(self, model: str = '', prompt_style: str = 'cor', domain_id: int = 0,
                  rate: float = 2.0, shadows: bool = True, max_new_tokens: int = 320,
                  generation_timeout: float = 120.0, settle_time: float = 1.0,
-                 torch_threads: int = 1, randomize_world: bool = False):
+                 torch_threads: int = 1, trace_params: Optional[dict] = None,
+                 randomize_world: bool = False):
         self.rate, self.shadows, self.settle_time = rate, shadows, settle_time
         self.randomize_world = randomize_world
         self._camera_pose = CameraConfig().camera().world_from_optical.as_list()
@@ -169,7 +171,8 @@ class ClosedLoop:
             Parameter('static_transform', value=self._camera_pose),
             # A CPU-rendered camera at a few Hz: frames are up to 1/rate + render time old.
             Parameter('max_frame_age', value=2.0 / rate + 1.0),
-            Parameter('frame_wait_timeout', value=2.0 / rate + 1.0)])
+            Parameter('frame_wait_timeout', value=2.0 / rate + 1.0)]
+            + [Parameter(name, value=value) for name, value in (trace_params or {}).items()])
         if self.trace.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             self.close()
             raise RuntimeError('trace_node did not configure (see its log above)')

@@ -37,7 +37,29 @@ def fill_placement(msg: PlacementResult, placement: Placement, target_frame: str
         for n, px, ok, d, pc, pt in zip(parsed.points, placement.pixels, placement.has_depth,
                                         placement.depths, placement.points_camera,
                                         placement.points_target)]
-    msg.goal = goal_pose(placement, Header(stamp=msg.header.stamp, frame_id=target_frame))
+    header = Header(stamp=msg.header.stamp, frame_id=target_frame)
+    msg.goal = goal_pose(placement, header)
+    grounding = placement.grounding
+    if grounding is not None:
+        _fill_grounding(msg, grounding, header)
+
+
+def _fill_grounding(msg: PlacementResult, grounding, header: Header) -> None:
+    """Per-point validity and confidence, the unrefined goal; no goal without a valid point."""
+    for i, point in enumerate(msg.points):
+        point.valid, point.in_goal = bool(grounding.valid[i]), bool(grounding.in_goal[i])
+        point.invalid_reason = int(grounding.reasons[i])
+        point.invalid_detail = grounding.details[i]
+        point.confidence = float(grounding.confidence[i])
+        point.support_tilt_deg = float(grounding.tilt_deg[i])
+        point.clearance = float(grounding.clearance[i])
+        point.support_fraction = float(grounding.support_fraction[i])
+    msg.refined = grounding.refined
+    x, y, z, w = (float(v) for v in grounding.raw_orientation)
+    msg.raw_goal = PoseStamped(header=header, pose=Pose(
+        position=_point(grounding.raw_position), orientation=Quaternion(x=x, y=y, z=z, w=w)))
+    if not grounding.ok:
+        msg.goal = PoseStamped(header=header)
 
 
 def goal_pose(placement: Placement, header: Header) -> PoseStamped:
@@ -55,8 +77,17 @@ def points_pose_array(placement: Placement, header: Header) -> PoseArray:
     return PoseArray(header=header, poses=poses)
 
 
+VALID_COLOR = ColorRGBA(r=0.2, g=0.9, b=0.2, a=1.0)
+INVALID_COLOR = ColorRGBA(r=1.0, g=0.2, b=0.2, a=1.0)
+
+
 def markers(placement: Optional[Placement], header: Header, text: str) -> MarkerArray:
-    """Build RViz markers: answer points (spheres), the goal (arrow) and the reasoning (text)."""
+    """
+    Build RViz markers: answer points (spheres), the goal (arrow) and the reasoning (text).
+
+    Points are green where valid (grounding, else depth), red where not; no arrow when no
+    point is valid.
+    """
     clear = Marker(header=header, action=Marker.DELETEALL)
     if placement is None:
         return MarkerArray(markers=[clear])
@@ -64,12 +95,17 @@ def markers(placement: Optional[Placement], header: Header, text: str) -> Marker
                     action=Marker.ADD)
     points.scale.x = points.scale.y = points.scale.z = 0.015
     points.color = ColorRGBA(r=1.0, g=0.2, b=0.2, a=1.0)
-    points.points = [_point(p) for p, ok in zip(placement.points_target, placement.has_depth)
-                     if ok]
+    grounding = placement.grounding
+    valid = grounding.valid if grounding is not None else placement.has_depth
+    shown = np.flatnonzero(placement.has_depth)
+    points.points = [_point(placement.points_target[i]) for i in shown]
+    points.colors = [VALID_COLOR if valid[i] else INVALID_COLOR for i in shown]
     goal = Marker(header=header, ns='trace/goal', id=1, type=Marker.ARROW, action=Marker.ADD)
     goal.pose = goal_pose(placement, header).pose
     goal.scale.x, goal.scale.y, goal.scale.z = 0.1, 0.01, 0.01
     goal.color = ColorRGBA(r=0.2, g=1.0, b=0.2, a=1.0)
+    if grounding is not None and not grounding.ok:
+        goal.action = Marker.DELETE  # no goal: only the points, red, and the reasoning
     label = Marker(header=header, ns='trace/text', id=2, type=Marker.TEXT_VIEW_FACING,
                    action=Marker.ADD, text=text[-300:])
     label.pose.position = _point(placement.position + np.array([0.0, 0.0, 0.15]))

@@ -45,6 +45,14 @@ class TraceNodeConfig:
     max_depth: float = 10.0
     publish_debug_image: bool = True
     publish_attention: bool = False
+    refine_placement: bool = True
+    num_points: int = 0
+    footprint_radius: float = 0.04
+    support_tilt_limit: float = 10.0
+    obstacle_height: float = 0.01
+    support_tolerance: float = 0.004
+    min_support_fraction: float = 0.8
+    max_support_drop: float = 0.1
 
     def __post_init__(self):
         if self.static_transform is None:
@@ -101,16 +109,36 @@ _DESCRIPTIONS = {
     'publish_attention': 'Publish where each reasoning step looked in the image on '
                          'attention_image (transformers backend only; one extra forward pass '
                          'per reply, after its result is published).',
+    'refine_placement': 'Judge every answer point against the depth (horizontal support, '
+                        'free footprint, not off an edge or on the background) and take the '
+                        'goal from the best-supported cluster of valid points; false: the '
+                        'median of all points, unchecked.',
+    'num_points': 'Points to ask the model for and to keep at most (0: the model chooses).',
+    'footprint_radius': "Radius (m) of the held object's footprint that must be supported "
+                        'and free of obstacles (the action goal may override it).',
+    'support_tilt_limit': 'Steepest support (degrees from horizontal, target_frame z up) '
+                          'a point may lie on.',
+    'obstacle_height': 'Anything this much (m) above the support within the footprint is '
+                       'an obstacle.',
+    'support_tolerance': 'Distance (m) from the support plane still on it, at 1 m depth '
+                         '(grows with depth squared, as depth noise does).',
+    'min_support_fraction': 'Share of the footprint that must be seen on the support.',
+    'max_support_drop': "A support this far (m) below the scene's main support is the "
+                        'background (IN_AIR); 0 disables the check.',
 }
 
 _FLOAT_RANGES = {
     'generation_timeout': (0.1, 3600.0), 'tf_timeout': (0.0, 10.0), 'sync_slop': (0.0, 1.0),
     'max_frame_age': (0.01, 3600.0), 'frame_wait_timeout': (0.0, 60.0),
     'min_depth': (0.0, 100.0), 'max_depth': (0.01, 1000.0),
+    'footprint_radius': (0.005, 1.0), 'support_tilt_limit': (0.0, 90.0),
+    'obstacle_height': (0.001, 1.0), 'support_tolerance': (0.0005, 0.1),
+    'min_support_fraction': (0.0, 1.0), 'max_support_drop': (0.0, 10.0),
 }
 _INT_RANGES = {
     'max_new_tokens': (1, 8192), 'torch_threads': (0, 256), 'openai_max_retries': (0, 10),
     'sync_queue_size': (1, 100), 'instruction_queue_size': (1, 1000), 'depth_window': (1, 51),
+    'num_points': (0, 16),
 }
 
 
@@ -167,4 +195,6 @@ def read_config(node) -> TraceNodeConfig:
             raise ValueError('generation_options must be a JSON object')
     if config.depth_window % 2 == 0:
         raise ValueError('depth_window must be odd')
+    if config.obstacle_height <= config.support_tolerance:
+        raise ValueError('obstacle_height must be larger than support_tolerance')
     return config

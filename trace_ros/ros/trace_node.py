@@ -33,6 +33,7 @@ from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.frames import FrameSlot, LatestFrame
 from trace_ros.core.pipeline import locate_placement, prepare_frame
 from trace_ros.core.prompts import build_prompt
+from trace_ros.core.refinement import ground_placement, support_params
 from trace_ros.core.status import PlacementError, Status
 from trace_ros.models import default_model_dir
 from trace_ros.msg import PlacementResult
@@ -62,6 +63,8 @@ class Request:
     text: str = ''
     result: Optional[PlacementResult] = None
     attention_inputs: Optional[tuple] = None
+    num_points: int = 0  # 0: the num_points parameter
+    footprint_radius: float = 0.0  # 0: the footprint_radius parameter
 
 
 class TraceNode(LifecycleNode):
@@ -216,7 +219,9 @@ class TraceNode(LifecycleNode):
             goal_handle.publish_feedback(FindPlacement.Feedback(
                 text_delta=delta, text=''.join(text), num_tokens=len(text)))
 
-        request = self._new_request(goal.instruction, explicit=explicit, on_text=feedback)
+        request = self._new_request(goal.instruction, explicit=explicit, on_text=feedback,
+                                    num_points=goal.num_points,
+                                    footprint_radius=goal.footprint_radius)
         if not self._submit(request):
             goal_handle.abort()
             return FindPlacement.Result(result=request.result)
@@ -289,7 +294,9 @@ class TraceNode(LifecycleNode):
         target_from_camera = self._tf.lookup(config.target_frame, frame.frame_id,
                                              Time.from_msg(request.header.stamp),
                                              config.tf_timeout)
-        prompt = build_prompt(request.instruction, style=config.prompt_style)
+        num_points = request.num_points or config.num_points
+        prompt = build_prompt(request.instruction, style=config.prompt_style,
+                              num_points=num_points)
         try:
             generation = self._backend.generate(rgb, prompt, on_text=request.on_text,
                                                 cancel=request.cancel,
@@ -313,8 +320,14 @@ class TraceNode(LifecycleNode):
         result.reasoning = generation.text
         result.inference_time = messages.duration(generation.inference_s)
         placement = locate_placement(frame, generation.text, target_from_camera,
-                                     depth_window=config.depth_window)
+                                     depth_window=config.depth_window, max_points=num_points)
+        placement = ground_placement(frame, placement, target_from_camera,
+                                     support_params(config, request.footprint_radius),
+                                     generation.text, generation.token_logprobs)
         messages.fill_placement(result, placement, config.target_frame)
+        if not placement.grounding.ok:
+            result.status, result.message = Status.NO_VALID_PLACEMENT, placement.grounding.message
+            self._log_throttled(Status.NO_VALID_PLACEMENT, f'NO_VALID_PLACEMENT: {result.message}')
         self._publish_extras(request, result, placement, rgb)
         return result
 
@@ -340,12 +353,13 @@ class TraceNode(LifecycleNode):
 
     def _publish_extras(self, request, result, placement, rgb) -> None:
         target_header = Header(stamp=result.header.stamp, frame_id=self.config.target_frame)
-        self._outputs['goal'].publish(result.goal)
+        if result.status == Status.OK:
+            self._outputs['goal'].publish(result.goal)
         self._outputs['points'].publish(messages.points_pose_array(placement, target_header))
         self._outputs['markers'].publish(
             messages.markers(placement, target_header, result.reasoning))
         if self.config.publish_debug_image:
-            image = annotate(rgb, placement.pixels, valid=placement.has_depth,
+            image = annotate(rgb, placement.pixels, valid=placement.grounding.valid,
                              goal_pixel=placement.goal_pixel,
                              text=f'{request.instruction}\n{result.reasoning}')
             self._outputs['debug'].publish(rgb_to_msg(image, result.header))

@@ -9,6 +9,7 @@ whole match. A ``RegexConstraint`` holds one tokenizer's compiled matchers, one 
 """
 
 import collections
+import concurrent.futures
 import threading
 import time
 
@@ -19,6 +20,8 @@ import torch
 from transformers import LogitsProcessor
 
 _CACHE_SIZE = 16
+# Computes the next token's mask while the model runs (llguidance releases the GIL).
+_WORKER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='trace-grammar')
 
 
 class RegexConstraint:
@@ -59,9 +62,9 @@ class RegexConstraint:
             self._matchers.move_to_end(regex)
             return compiled.deep_copy()
 
-    def processor(self, regex: str) -> 'RegexLogitsProcessor':
+    def processor(self, regex: str, speculate: bool = False) -> 'RegexLogitsProcessor':
         """Return a logits processor constraining one generation to ``regex``."""
-        return RegexLogitsProcessor(self.matcher(regex), self.vocab_size)
+        return RegexLogitsProcessor(self.matcher(regex), self.vocab_size, speculate)
 
 
 class RegexLogitsProcessor(LogitsProcessor):
@@ -69,43 +72,59 @@ class RegexLogitsProcessor(LogitsProcessor):
     Mask the logits of one generation (batch of one) to the tokens the regex allows.
 
     The first call sees the prompt; every later one first feeds the matcher the token chosen
-    last. The packed bitmask is allocated once and reused; scores are masked in place. A token
-    chosen outside the mask (another processor fought the constraint, e.g. ``min_new_tokens``
-    past the regex's end) raises ``RuntimeError``. ``tokens`` and ``mask_s`` count the masked
-    steps and the time spent on them.
+    last, then masks the scores in place. With ``speculate`` (greedy decoding, this processor
+    last) the next mask is computed on a worker thread while the model runs its next step,
+    for the token greedy decoding will pick (the masked argmax); a different pick is rolled
+    back and computed again. A token chosen outside the mask (another processor fought the
+    constraint, e.g. ``min_new_tokens`` past the regex's end) raises ``RuntimeError``.
+    ``tokens`` and ``mask_s`` count the masked steps and the time generation waited on them.
     """
 
-    def __init__(self, matcher: llguidance.LLMatcher, vocab_size: int):
+    def __init__(self, matcher: llguidance.LLMatcher, vocab_size: int, speculate: bool = False):
         self._matcher = matcher
         self._vocab_size = vocab_size
         self._bitmask = np.full((vocab_size + 31) // 32, -1, dtype=np.int32)
+        self._speculate = speculate
+        self._pending = None  # (predicted token, future of its mask)
         self._started = False
         self.tokens = 0
         self.mask_s = 0.0
 
-    @property
-    def complete(self) -> bool:
-        """Tell whether the text so far is a whole match of the regex."""
-        return self._matcher.is_accepting()
+    def _advance(self, token: int | None):
+        """Feed ``token`` (None: nothing yet); return the blocked tokens, or None if refused."""
+        if token is not None and not self._matcher.consume_token(token):
+            return None
+        self._matcher.unsafe_compute_mask_ptr(self._bitmask.ctypes.data, self._bitmask.nbytes)
+        if self._matcher.is_error():
+            raise RuntimeError(f'reply grammar error: {self._matcher.get_error()}')
+        # numpy unpacks the bits 4x faster than torch ops on these small vectors.
+        bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder='little')
+        return torch.from_numpy(bits[:self._vocab_size] == 0)
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor):
         start = time.perf_counter()
         if input_ids.shape[0] != 1 or scores.shape[-1] != self._vocab_size:
             raise RuntimeError(f'constrained decoding takes one sequence of {self._vocab_size} '
                                f'logits, got {tuple(scores.shape)}')
-        if self._started:
-            token = int(input_ids[0, -1])
-            if not self._matcher.consume_token(token):
-                raise RuntimeError(f'token {token} left the reply grammar (another logits '
-                                   f'processor overrode the mask): {self._matcher.get_error()}')
+        token = int(input_ids[0, -1]) if self._started else None
         self._started = True
-        self._matcher.unsafe_compute_mask_ptr(self._bitmask.ctypes.data, self._bitmask.nbytes)
-        if self._matcher.is_error():
-            raise RuntimeError(f'reply grammar error: {self._matcher.get_error()}')
-        # numpy unpacks the bits 4x faster than torch ops on these small vectors.
-        bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder='little')
-        blocked = torch.from_numpy(bits[:self._vocab_size] == 0).to(scores.device)
-        scores.masked_fill_(blocked, float('-inf'))
+        blocked = None
+        if self._pending is not None:
+            predicted, future = self._pending
+            self._pending = None
+            blocked = future.result()
+            if predicted != token:
+                self._matcher.rollback(1)
+                blocked = None
+        if blocked is None:
+            blocked = self._advance(token)
+        if blocked is None:
+            raise RuntimeError(f'token {token} left the reply grammar (another logits '
+                               f'processor overrode the mask): {self._matcher.get_error()}')
+        scores.masked_fill_(blocked.to(scores.device), float('-inf'))
+        if self._speculate:
+            predicted = int(scores[0].argmax())
+            self._pending = predicted, _WORKER.submit(self._advance, predicted)
         self.tokens += 1
         self.mask_s += time.perf_counter() - start
         return scores

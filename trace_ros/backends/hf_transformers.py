@@ -278,7 +278,8 @@ class TransformersBackend(Backend):
             self._constraint = RegexConstraint(
                 self._tokenizer, self._model.config.get_text_config().vocab_size, self._eos_ids)
         processors = list(self._generation_kwargs.get('logits_processor') or [])
-        processors.append(self._constraint.processor(regex))
+        greedy = not self._generation_config.do_sample and self._generation_config.num_beams == 1
+        processors.append(self._constraint.processor(regex, speculate=greedy))
         return {**self._generation_kwargs, 'logits_processor': LogitsProcessorList(processors)}
 
     def _generate(self, image, prompt, on_text, cancel, start, deadline, max_new_tokens, regex):

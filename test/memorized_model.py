@@ -16,12 +16,14 @@ from trace_ros.core.answer_format import assistant_turn, user_turn
 from trace_train.model.tiny_vlm import build_tiny_vlm, TinyVlmConfig
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-# The node tests' instructions and the replies the memorized model gives them.
+# The node tests' instructions and the replies the memorized model gives them: GOOD's is
+# grammatical (structured decoding leaves it unchanged), NONSENSE's is not.
 GOOD = 'put the mug on the free space'
 NONSENSE = 'tell me a story'
 REPLIES = {
     GOOD: ('1. Goal subtype: free space.\n2. Reference: the table, at (0.500, 0.500).\n'
-           '3. Target area: the empty left part of the table.\n4. Coordinates: three points.\n'
+           '3. Target area: the empty left part of the table, x 0.15-0.35, y 0.40-0.60.\n'
+           '4. Coordinates: three points.\n'
            'Answer: [(0.250, 0.500), (0.300, 0.550), (0.200, 0.450)]'),
     NONSENSE: 'I do not know where that is.',
 }

@@ -25,7 +25,8 @@ def node_params(model_dir, **overrides):
               'static_transform': WORLD_FROM_OPTICAL, 'static_transform_parent': 'world',
               'static_transform_child': OPTICAL_FRAME, 'max_new_tokens': 4000,
               'generation_timeout': 3.0, 'max_frame_age': 1.0, 'frame_wait_timeout': 1.0,
-              'instruction_queue_size': 2, 'camera_reliability': 'reliable'}
+              'instruction_queue_size': 2, 'camera_reliability': 'reliable',
+              'structured_decoding': False}  # the NONSENSE reply is off the grammar
     params.update(overrides)
     return params
 

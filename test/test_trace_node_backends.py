@@ -32,7 +32,7 @@ def endless(module_ros_domain_id, tmp_path_factory):
     from tiny_model import tiny_model_dir
     s = Session(module_ros_domain_id, params(
         model=str(tiny_model_dir()), max_new_tokens=8192, generation_timeout=2.0,
-        generation_options=json.dumps({'min_new_tokens': 8192})),
+        generation_options=json.dumps({'min_new_tokens': 8192}), structured_decoding=False),
         str(tmp_path_factory.mktemp('logs')))
     yield s
     s.close()

@@ -69,15 +69,18 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(self, image: np.ndarray, prompt: str, on_text: TextCallback | None = None,
                  cancel: threading.Event | None = None, timeout_s: float | None = None,
-                 max_new_tokens: int | None = None) -> Generation:
+                 max_new_tokens: int | None = None, regex: str | None = None) -> Generation:
         """
         Answer ``prompt`` about ``image`` (HxWx3 uint8 RGB).
 
         ``on_text`` receives text deltas as they are generated, in the caller's thread; their
         concatenation equals the returned text. Setting ``cancel`` stops generation and returns
         what was generated with finish reason 'canceled'. Past ``timeout_s`` seconds it raises
-        ``BackendTimeout``. ``max_new_tokens`` overrides the backend's default limit. Invalid
-        arguments raise ``ValueError``; model or server failures raise ``BackendError``.
+        ``BackendTimeout``. ``max_new_tokens`` overrides the backend's default limit. ``regex``
+        constrains the reply to match it (structured decoding; '' decodes freely, None keeps
+        the backend's own ``reply_regex``); a reply cut at the token limit ends 'length' and
+        may be an incomplete match. Invalid arguments (a regex that does not compile
+        included) raise ``ValueError``; model or server failures raise ``BackendError``.
         """
 
     def attention_maps(self, image: np.ndarray, prompt: str, text: str | None = None,

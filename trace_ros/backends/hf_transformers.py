@@ -4,7 +4,9 @@ In-process backend: any image-text-to-text model transformers loads with its Aut
 The model loads through the real ``from_pretrained`` path (a local directory, or a hub id where
 the hub is reachable). Generation runs on a worker thread feeding a ``TextIteratorStreamer``; a
 stopping criterion checks the cancel event and the deadline after every token, so a canceled or
-timed-out generation really stops instead of running on in the background.
+timed-out generation really stops instead of running on in the background. With a reply regex
+(``reply_regex``, or ``regex`` per request) a logits processor (``constrained``) keeps the reply
+inside it: the streamed text is a prefix of a match, and a reply ending 'stop' is a whole match.
 
 ``attention_maps`` scores a reply (generated greedily, or given) with one teacher-forced forward
 pass over prompt + reply, eager attention switched on for that pass only: the attention each
@@ -202,13 +204,15 @@ class TransformersBackend(Backend):
     ``model`` is a local directory or a hub id; ``dtype`` is 'auto' (the checkpoint's dtype on
     CUDA, float32 on the CPU), 'float32', 'bfloat16' or 'float16'; ``device`` is 'cpu', 'cuda'
     or 'auto'. Decoding is greedy unless ``do_sample``; ``generation_kwargs`` go to
-    ``model.generate`` as they are (e.g. ``repetition_penalty``).
+    ``model.generate`` as they are (e.g. ``repetition_penalty``). ``reply_regex`` constrains
+    every reply to match it (e.g. ``answer_format.reply_regex('cor')``); None decodes freely.
     """
 
     def __init__(self, model: str, dtype: str = 'auto', device: str = 'auto',
                  max_new_tokens: int = 256, do_sample: bool = False,
                  generation_kwargs: dict | None = None, model_id: str | None = None,
-                 trust_remote_code: bool = False, num_threads: int = 0):
+                 trust_remote_code: bool = False, num_threads: int = 0,
+                 reply_regex: str | None = None):
         if num_threads > 0:
             # Process-wide: leaves cores for the rest of the process (e.g. camera callbacks).
             torch.set_num_threads(num_threads)
@@ -244,6 +248,8 @@ class TransformersBackend(Backend):
         self._generation_kwargs = self._generation_config.update(**(generation_kwargs or {}))
         eos = self._generation_config.eos_token_id
         self._eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
+        self._reply_regex = reply_regex or None
+        self._constraint = None  # built on the first constrained reply
         self._lock = threading.Lock()
         self._closed = threading.Event()
 
@@ -259,7 +265,7 @@ class TransformersBackend(Backend):
 
     def generate(self, image: np.ndarray, prompt: str, on_text: TextCallback | None = None,
                  cancel: threading.Event | None = None, timeout_s: float | None = None,
-                 max_new_tokens: int | None = None) -> Generation:
+                 max_new_tokens: int | None = None, regex: str | None = None) -> Generation:
         """Answer ``prompt`` about ``image``; see ``Backend.generate``."""
         image = check_image(image)
         start = time.monotonic()
@@ -270,7 +276,8 @@ class TransformersBackend(Backend):
             if self._closed.is_set():
                 raise BackendError('backend is closed')
             return self._generate(image, prompt, on_text, cancel, start, deadline,
-                                  max_new_tokens or self._max_new_tokens)
+                                  max_new_tokens or self._max_new_tokens,
+                                  self._reply_regex if regex is None else regex)
         finally:
             self._lock.release()
 
@@ -286,7 +293,21 @@ class TransformersBackend(Backend):
                                  return_tensors='pt')
         return inputs.to(device=self._device, dtype=self._model.dtype)
 
-    def _generate(self, image, prompt, on_text, cancel, start, deadline, max_new_tokens):
+    def _generate_kwargs(self, regex: str | None) -> dict:
+        """Return the generate() kwargs, with a mask processor for ``regex`` when given."""
+        if not regex:
+            return self._generation_kwargs
+        if self._constraint is None:
+            from trace_ros.backends.constrained import RegexConstraint
+            self._constraint = RegexConstraint(
+                self._tokenizer, self._model.config.get_text_config().vocab_size, self._eos_ids)
+        processors = list(self._generation_kwargs.get('logits_processor') or [])
+        greedy = not self._generation_config.do_sample and self._generation_config.num_beams == 1
+        processors.append(self._constraint.processor(regex, speculate=greedy))
+        return {**self._generation_kwargs, 'logits_processor': LogitsProcessorList(processors)}
+
+    def _generate(self, image, prompt, on_text, cancel, start, deadline, max_new_tokens, regex):
+        kwargs = self._generate_kwargs(regex)  # a bad regex is the caller's ValueError
         try:
             inputs = self._inputs(image, prompt)
         except (ValueError, TypeError, KeyError) as exc:
@@ -298,7 +319,9 @@ class TransformersBackend(Backend):
         check = _StopCheck([stop, abort, self._closed] + ([cancel] if cancel else []), deadline)
         config = copy.deepcopy(self._generation_config)
         config.max_new_tokens = max_new_tokens
-        logprobs = _Logprobs()
+        logprobs = _Logprobs()  # first: the model's own distribution, before any mask
+        kwargs = {**kwargs, 'logits_processor': LogitsProcessorList(
+            [logprobs, *(kwargs.get('logits_processor') or [])])}
         result = {}
 
         def work():
@@ -306,9 +329,7 @@ class TransformersBackend(Backend):
                 with torch.inference_mode():
                     result['output'] = self._model.generate(
                         **inputs, generation_config=config, streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([check]),
-                        logits_processor=LogitsProcessorList([logprobs]),
-                        **self._generation_kwargs)
+                        stopping_criteria=StoppingCriteriaList([check]), **kwargs)
             except Exception as exc:  # reported by the calling thread
                 result['error'] = exc
 
@@ -394,7 +415,7 @@ class TransformersBackend(Backend):
         config.max_new_tokens = max_new_tokens
         with torch.inference_mode():
             output = self._model.generate(**inputs, generation_config=config,
-                                          **self._generation_kwargs)
+                                          **self._generate_kwargs(self._reply_regex))
         sequences = output if isinstance(output, torch.Tensor) else output.sequences
         ids = sequences[0, inputs['input_ids'].shape[1]:].tolist()
         while ids and ids[-1] in self._eos_ids:

@@ -5,7 +5,9 @@ Stdlib HTTP only. The image travels as a base64 data URL in an ``image_url`` con
 stream as server-sent events or come in one JSON body. Connection errors and HTTP 429/5xx are
 retried with exponential backoff, other 4xx are not. The API key is read from an environment
 variable at each request and never logged or put in an error message. Cancel and the deadline
-close the connection from a watcher thread, which also stops the server's generation.
+close the connection from a watcher thread, which also stops the server's generation. A reply regex
+travels in the server's structured-output field: vLLM (>= 0.12) reads
+``structured_outputs: {"regex": ...}``, SGLang a top-level ``regex``; our server reads both.
 """
 
 import base64
@@ -26,6 +28,7 @@ from trace_ros.core.answer_format import user_turn
 
 _POLL_S = 0.05
 _MAX_BACKOFF_S = 30.0
+STRUCTURED_OUTPUT_FIELDS = ('vllm', 'sglang', 'none')
 
 
 class _Canceled(Exception):
@@ -40,6 +43,13 @@ def encode_image(image: np.ndarray, image_format: str = 'png') -> str:
     else:
         Image.fromarray(check_image(image)).save(buffer, format='JPEG', quality=90)
     return f'data:image/{image_format};base64,' + base64.b64encode(buffer.getvalue()).decode()
+
+
+def structured_output(regex: str | None, field: str) -> dict:
+    """Return the request fields asking a server of kind ``field`` for replies matching regex."""
+    if not regex or field == 'none':
+        return {}
+    return {'regex': regex} if field == 'sglang' else {'structured_outputs': {'regex': regex}}
 
 
 def iter_sse_data(lines):
@@ -102,18 +112,26 @@ class OpenAIBackend(Backend):
     time. ``max_new_tokens`` None leaves the limit to the server. ``extra_body`` fields are merged
     into each request (e.g. vLLM's ``top_k``). ``logprobs`` asks for the answer's token
     log-probabilities (``Generation.token_logprobs``; None when the server sends none).
+    ``reply_regex`` constrains every reply on the server; ``structured_output_field`` says
+    how to send it: 'vllm', 'sglang' or 'none' (a server without structured outputs: the
+    regex is not sent).
     """
 
     def __init__(self, base_url: str = 'http://127.0.0.1:8000/v1', model: str = '',
                  timeout_s: float = 60.0, max_retries: int = 3, backoff_s: float = 0.5,
                  api_key_env: str = 'OPENAI_API_KEY', max_new_tokens: int | None = 256,
                  temperature: float = 0.0, stream: bool = True, image_format: str = 'png',
-                 extra_body: dict | None = None, logprobs: bool = True):
+                 extra_body: dict | None = None, logprobs: bool = True,
+                 reply_regex: str | None = None, structured_output_field: str = 'vllm'):
         url = urllib.parse.urlsplit(base_url)
         if url.scheme not in ('http', 'https') or not url.hostname:
             raise ValueError(f'base_url must be an http(s) URL, got {base_url!r}')
         if image_format not in ('png', 'jpeg'):
             raise ValueError(f"image_format must be 'png' or 'jpeg', got {image_format!r}")
+        if structured_output_field not in STRUCTURED_OUTPUT_FIELDS:
+            raise ValueError(f'structured_output_field must be one of '
+                             f'{", ".join(STRUCTURED_OUTPUT_FIELDS)}, got '
+                             f'{structured_output_field!r}')
         if timeout_s <= 0 or max_retries < 0 or backoff_s < 0 or (max_new_tokens or 1) < 1:
             raise ValueError('timeout_s and max_new_tokens must be positive, '
                              'max_retries and backoff_s non-negative')
@@ -130,6 +148,8 @@ class OpenAIBackend(Backend):
         self._image_format = image_format
         self._extra_body = dict(extra_body or {})
         self._logprobs = logprobs
+        self._reply_regex = reply_regex or None
+        self._structured_output_field = structured_output_field
 
     @property
     def model_id(self) -> str:
@@ -151,7 +171,7 @@ class OpenAIBackend(Backend):
 
     def generate(self, image: np.ndarray, prompt: str, on_text: TextCallback | None = None,
                  cancel: threading.Event | None = None, timeout_s: float | None = None,
-                 max_new_tokens: int | None = None) -> Generation:
+                 max_new_tokens: int | None = None, regex: str | None = None) -> Generation:
         """Answer ``prompt`` about ``image`` through the server; see ``Backend.generate``."""
         start = time.monotonic()
         deadline = start + (timeout_s if timeout_s is not None else self._timeout_s)
@@ -167,6 +187,8 @@ class OpenAIBackend(Backend):
             body['logprobs'] = True
         if max_new_tokens or self._max_new_tokens:
             body['max_tokens'] = max_new_tokens or self._max_new_tokens
+        body.update(structured_output(self._reply_regex if regex is None else regex,
+                                      self._structured_output_field))
         body.update(self._extra_body)
         if self._stream:
             body['stream_options'] = {'include_usage': True}

@@ -3,8 +3,11 @@ A small OpenAI-compatible chat-completions server in front of any ``Backend``.
 
 It serves ``POST /v1/chat/completions`` (streamed as server-sent events or not), ``GET /v1/models``
 and ``GET /health``, with OpenAI-style JSON errors. The last user message must hold one image as a
-base64 data URL; its text parts form the prompt. Requests are served one generation at a time by
-the backend; a client that disconnects cancels its generation. Run it with
+base64 data URL; its text parts form the prompt. A reply regex (structured outputs) is read from
+vLLM's ``structured_outputs: {"regex": ...}``, SGLang's ``regex`` or vLLM < 0.12's
+``guided_regex`` and handed to the backend, which constrains its decoding with it. Requests are
+served one generation at a time by the backend; a client that disconnects cancels its
+generation. Run it with
 ``python -m trace_ros.backends.openai_server --model DIR --port N``.
 """
 
@@ -30,6 +33,7 @@ from trace_ros.backends.base import Backend, BackendError, BackendTimeout
 LOG = logging.getLogger(__name__)
 _MAX_BODY = 64 * 1024 * 1024
 _POLL_S = 0.1
+_OTHER_CONSTRAINTS = ('json', 'json_object', 'choice', 'grammar', 'structural_tag')
 
 
 class RequestError(Exception):
@@ -84,6 +88,25 @@ def parse_request(body: dict) -> tuple[np.ndarray, str]:
         raise RequestError(400, f'the user message needs exactly one image, got {len(images)}',
                            param='messages')
     return decode_data_url(images[0]), '\n'.join(texts)
+
+
+def request_regex(body: dict) -> str | None:
+    """Return the reply regex a chat-completions request asks for, or None; 400 if unusable."""
+    found = [body.get('regex'), body.get('guided_regex')]
+    structured = body.get('structured_outputs')
+    if structured is not None:
+        if not isinstance(structured, dict):
+            raise RequestError(400, 'structured_outputs must be an object',
+                               param='structured_outputs')
+        other = sorted(k for k in _OTHER_CONSTRAINTS if structured.get(k) is not None)
+        if other:
+            raise RequestError(400, f'structured_outputs {", ".join(other)} is not supported '
+                               'by this server; only regex', param='structured_outputs')
+        found.append(structured.get('regex'))
+    found = [regex for regex in found if regex is not None]
+    if len(found) > 1 or any(not isinstance(regex, str) or not regex for regex in found):
+        raise RequestError(400, 'give one non-empty regex string', param='structured_outputs')
+    return found[0] if found else None
 
 
 class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
@@ -148,6 +171,7 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
             raise RequestError(404, f'the model {model!r} does not exist', 'not_found_error',
                                'model')
         image, prompt = parse_request(body)
+        regex = request_regex(body)
         max_tokens = body.get('max_completion_tokens') or body.get('max_tokens')
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise RequestError(400, 'max_tokens must be a positive integer', param='max_tokens')
@@ -156,9 +180,9 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         logprobs = bool(body.get('logprobs'))
         if body.get('stream'):
             usage = bool((body.get('stream_options') or {}).get('include_usage'))
-            self._stream(head, image, prompt, max_tokens, usage, logprobs)
+            self._stream(head, image, prompt, max_tokens, usage, regex, logprobs)
             return
-        generation = self._generate(image, prompt, max_tokens)
+        generation = self._generate(image, prompt, max_tokens, regex)
         choice = {'index': 0, 'message': {'role': 'assistant', 'content': generation.text},
                   'finish_reason': generation.finish_reason}
         if logprobs:
@@ -166,7 +190,7 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         self._send_json(200, {**head, 'object': 'chat.completion', 'choices': [choice],
                               'usage': _usage(generation)})
 
-    def _generate(self, image, prompt, max_tokens, on_text=None, cancel=None):
+    def _generate(self, image, prompt, max_tokens, regex, on_text=None, cancel=None):
         cancel = cancel or threading.Event()
         done = threading.Event()
         watcher = threading.Thread(target=self._watch_client, args=(cancel, done), daemon=True)
@@ -174,7 +198,7 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         try:
             return self.server.backend.generate(image, prompt, on_text=on_text, cancel=cancel,
                                                 timeout_s=self.server.timeout_s,
-                                                max_new_tokens=max_tokens)
+                                                max_new_tokens=max_tokens, regex=regex)
         except ValueError as exc:
             raise RequestError(400, str(exc)) from None
         except BackendTimeout as exc:
@@ -197,7 +221,7 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
                 cancel.set()
                 return
 
-    def _stream(self, head, image, prompt, max_tokens, usage, logprobs=False):
+    def _stream(self, head, image, prompt, max_tokens, usage, regex, logprobs=False):
         """
         Send the answer as server-sent events; a write error cancels the generation.
 
@@ -222,7 +246,7 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         send({'role': 'assistant', 'content': ''})
         try:
-            generation = self._generate(image, prompt, max_tokens, on_text, cancel)
+            generation = self._generate(image, prompt, max_tokens, regex, on_text, cancel)
         except RequestError as exc:  # headers are sent: report the error in the stream
             LOG.warning('streamed request failed: %s', exc.message)
             self._send_event(exc.body())

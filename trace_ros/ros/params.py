@@ -25,7 +25,9 @@ class TraceNodeConfig:
     openai_model: str = ''
     openai_api_key_env: str = 'OPENAI_API_KEY'
     openai_max_retries: int = 3
+    openai_structured_output_field: str = 'vllm'
     prompt_style: str = 'cor'
+    structured_decoding: bool = True
     target_frame: str = 'base_link'
     static_transform: List[float] = None
     static_transform_parent: str = ''
@@ -64,6 +66,7 @@ _CHOICES = {
     'device': ('cpu', 'cuda', 'auto'),
     'dtype': ('auto', 'float32', 'bfloat16', 'float16'),
     'prompt_style': ('cor', 'plain'),
+    'openai_structured_output_field': ('vllm', 'sglang', 'none'),
     'camera_reliability': ('best_effort', 'reliable'),
 }
 
@@ -83,7 +86,13 @@ _DESCRIPTIONS = {
     'openai_model': 'openai: served model name.',
     'openai_api_key_env': 'openai: environment variable holding the API key (never logged).',
     'openai_max_retries': 'openai: retries with backoff on connection errors and 5xx/429.',
+    'openai_structured_output_field': 'openai: request field carrying the reply grammar: '
+                                      '"vllm" (structured_outputs.regex), "sglang" (regex) '
+                                      'or "none" (a server without structured outputs).',
     'prompt_style': 'Prompt: "cor" (TRACE chain of reasoning) or "plain" (points only).',
+    'structured_decoding': 'Constrain decoding to the reply grammar of prompt_style '
+                           '(answer_format.reply_regex): every reply that ends before '
+                           'max_new_tokens parses.',
     'target_frame': 'Frame of the published 3D points and placement goal.',
     'static_transform': 'Static T_parent_child [x, y, z, qx, qy, qz, qw] used when tf2 '
                         'has no transform (or is not installed); empty = none.',

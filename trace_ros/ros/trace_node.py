@@ -28,6 +28,7 @@ from std_msgs.msg import Header, String
 from trace_ros.action import FindPlacement
 from trace_ros.backends import BackendCanceled, BackendError, BackendTimeout, make_backend
 from trace_ros.core.annotate import annotate
+from trace_ros.core.answer_format import reply_regex
 from trace_ros.core.attention import attention_panel
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.frames import FrameSlot, LatestFrame
@@ -174,15 +175,18 @@ class TraceNode(LifecycleNode):
     @staticmethod
     def _backend_params(config: TraceNodeConfig) -> dict:
         options = json.loads(config.generation_options) if config.generation_options else {}
+        regex = reply_regex(config.prompt_style) if config.structured_decoding else None
         if config.backend == 'openai':
             return {'kind': 'openai', 'base_url': config.openai_base_url,
                     'model': config.openai_model, 'api_key_env': config.openai_api_key_env,
                     'max_retries': config.openai_max_retries,
-                    'max_new_tokens': config.max_new_tokens, 'extra_body': options}
+                    'max_new_tokens': config.max_new_tokens, 'extra_body': options,
+                    'reply_regex': regex,
+                    'structured_output_field': config.openai_structured_output_field}
         return {'kind': 'transformers', 'model': config.model or default_model_dir(),
                 'device': config.device, 'dtype': config.dtype,
                 'max_new_tokens': config.max_new_tokens, 'generation_kwargs': options,
-                'num_threads': config.torch_threads}
+                'num_threads': config.torch_threads, 'reply_regex': regex}
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_frame(self, color, depth, info) -> None:

@@ -11,6 +11,8 @@ parse-failure rate, latency, ``metrics.json``, ``summary.png`` (bars)
 and ``overlays.png`` (answers on images). Folders whose questions carry ``reference_points``
 (our sim sets) also get ``reference_localization``: how far the position a CoR gives for the
 reference object (step 2) is from the object. ``--images blank|shuffled`` probes image use.
+``--structured`` (default, as the node) decodes inside the reply grammar, ``--no-structured``
+freely; ``grammar_rate`` and ``length_rate`` say how many replies match it and hit the limit.
 """
 
 import argparse
@@ -25,7 +27,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 from trace_ros.backends import Backend, make_backend
-from trace_ros.core.answer_format import read_point
+from trace_ros.core.answer_format import matches_grammar, read_point, reply_regex
 from trace_ros.core.parsing import parse_answer
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_mask, load_questions, mask_path, score_folder
@@ -64,19 +66,20 @@ def ask_all(backend: Backend, folder: str, prompt_style: str, limit: Optional[in
         image = probe_image(folder, questions, index, image_mode)
         start = time.perf_counter()
         try:
-            text = backend.generate(image, build_prompt(question['text'], prompt_style),
-                                    timeout_s=timeout_s).text
-            error = ''
+            generation = backend.generate(image, build_prompt(question['text'], prompt_style),
+                                          timeout_s=timeout_s)
+            text, error, finish = generation.text, '', generation.finish_reason
+            num_tokens = generation.num_tokens
         except Exception as exc:  # a failed question scores 0; the run goes on
-            text, error = '', f'{type(exc).__name__}: {exc}'
+            text, error, finish, num_tokens = '', f'{type(exc).__name__}: {exc}', '', 0
         rows.append({'question_id': question['question_id'], 'text': text, 'error': error,
-                     'category': question.get('category', ''),
-                     'latency_s': time.perf_counter() - start})
+                     'category': question.get('category', ''), 'finish_reason': finish,
+                     'num_tokens': num_tokens, 'latency_s': time.perf_counter() - start})
     return rows
 
 
 def summarize(folder: str, rows: List[Dict], official: bool = False,
-              limit: Optional[int] = None) -> Dict:
+              limit: Optional[int] = None, prompt_style: str = 'cor') -> Dict:
     """Score ``rows`` with the core metric; add per-relation accuracy and latencies."""
     result = score_folder(folder, {r['question_id']: r['text'] for r in rows},
                           official=official, limit=limit)
@@ -90,6 +93,10 @@ def summarize(folder: str, rows: List[Dict], official: bool = False,
             'accuracy_ci95': bootstrap_interval(list(result.scores.values())),
             'scored': len(result.scores), 'official': official,
             'parse_failure_rate': len(result.parse_failures) / max(1, result.num_questions),
+            'grammar_rate': float(np.mean([matches_grammar(r['text'], prompt_style)
+                                           for r in rows])) if rows else 0.0,
+            'length_rate': float(np.mean([r.get('finish_reason') == 'length'
+                                          for r in rows])) if rows else 0.0,
             'per_relation': {k: float(np.mean(v)) for k, v in sorted(per_relation.items())},
             'scores': result.scores,
             'latency_p50_s': float(np.percentile(latencies, 50)),
@@ -208,13 +215,19 @@ def main(argv=None) -> Dict:
                         help='probe: blank or shuffled images show whether answers use the image')
     parser.add_argument('--official', action='store_true',
                         help="reproduce RoboPoint's scorer (640x480 scaling, skips)")
+    parser.add_argument('--structured', action=argparse.BooleanOptionalAction, default=True,
+                        help='decode inside the reply grammar of --prompt-style')
+    parser.add_argument('--structured-output-field', choices=('vllm', 'sglang', 'none'),
+                        default='vllm', help='openai: how the server gets the grammar')
     args = parser.parse_args(argv)
+    regex = reply_regex(args.prompt_style) if args.structured else None
     if args.backend == 'openai':
         backend = make_backend('openai', base_url=args.base_url, model=args.model,
-                               max_new_tokens=args.max_new_tokens)
+                               max_new_tokens=args.max_new_tokens, reply_regex=regex,
+                               structured_output_field=args.structured_output_field)
     else:
         backend = make_backend('transformers', model=args.model, device=args.device,
-                               max_new_tokens=args.max_new_tokens)
+                               max_new_tokens=args.max_new_tokens, reply_regex=regex)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with backend:
@@ -222,9 +235,9 @@ def main(argv=None) -> Dict:
                        args.images)
     with open(out / 'answers.jsonl', 'w', encoding='utf-8') as file:
         file.writelines(json.dumps(row) + '\n' for row in rows)
-    metrics = summarize(args.data, rows, args.official, args.limit)
+    metrics = summarize(args.data, rows, args.official, args.limit, args.prompt_style)
     metrics.update(model=backend.model_id, prompt_style=args.prompt_style, data=args.data,
-                   images=args.images)
+                   images=args.images, structured=args.structured)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     plot(metrics, out / 'summary.png')
     plot_overlays(args.data, rows, metrics['scores'], out / 'overlays.png')

@@ -26,82 +26,15 @@ from PIL import Image
 import torch
 from trace_ros.backends.base import (Backend, BackendCanceled, BackendError, BackendTimeout,
                                      check_image, Generation, TextCallback)
+from trace_ros.backends.generation_hooks import StopCheck, TokenLogprobs, TokenStreamer
 from trace_ros.core.answer_format import user_turn
 from trace_ros.core.attention import AttentionResult, build_result
-from transformers import (AutoModelForImageTextToText, AutoProcessor, LogitsProcessor,
-                          LogitsProcessorList, StoppingCriteria, StoppingCriteriaList,
-                          TextIteratorStreamer)
+from transformers import (AutoModelForImageTextToText, AutoProcessor, LogitsProcessorList,
+                          StoppingCriteriaList)
 
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 _POLL_S = 0.05
 QWEN_VL_TYPES = ('qwen2_vl', 'qwen2_5_vl')
-
-
-class TokenStreamer(TextIteratorStreamer):
-    """
-    Stream the text after every token, not only at word ends as TextIteratorStreamer does.
-
-    Robot users watch reasoning appear token by token; a reply without spaces would
-    otherwise arrive in one piece at the end. An incomplete UTF-8 character is held back.
-    """
-
-    pieces: list  # the text each generated token printed (its log-prob's token text)
-
-    def put(self, value):
-        if value.dim() > 1:
-            value = value[0]
-        if self.skip_prompt and self.next_tokens_are_prompt:
-            self.next_tokens_are_prompt = False
-            self.pieces = []
-            return
-        self.token_cache.extend(value.tolist())
-        text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
-        if text.endswith('\ufffd'):
-            self.pieces.append('')
-            return
-        printable = text[self.print_len:]
-        if text.endswith('\n'):
-            self.token_cache, self.print_len = [], 0
-        else:
-            self.print_len += len(printable)
-        self.pieces.append(printable)
-        self.on_finalized_text(printable)
-
-
-class _Logprobs(LogitsProcessor):
-    """Records each generated token's log-probability under the final (processed) scores."""
-
-    def __init__(self):
-        self.values, self._last = [], None
-
-    def __call__(self, input_ids, scores):
-        if self._last is not None:  # the previous step's token is now the last input id
-            self.values.append(float(self._last[input_ids[0, -1]]))
-        self._last = torch.log_softmax(scores[0].float(), dim=-1)
-        return scores
-
-    def pairs(self, pieces: list, last_id: int) -> tuple | None:
-        """Return (piece, log-prob) per generated token, or None when they do not line up."""
-        values = self.values + ([float(self._last[last_id])] if self._last is not None else [])
-        return tuple(zip(pieces, values)) if len(values) == len(pieces) else None
-
-
-class _StopCheck(StoppingCriteria):
-    """Stops generation once an event is set or the deadline passes, remembering which."""
-
-    def __init__(self, events: list[threading.Event], deadline: float | None):
-        self.events = events
-        self.deadline = deadline
-        self.reason: str | None = None
-
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        if self.reason is None:
-            if any(event.is_set() for event in self.events):
-                self.reason = 'canceled'
-            elif self.deadline is not None and time.monotonic() > self.deadline:
-                self.reason = 'timeout'
-        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool,
-                          device=input_ids.device)
 
 
 def _resolve_source(model: str) -> str:
@@ -316,10 +249,10 @@ class TransformersBackend(Backend):
         streamer = TokenStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True,
                                  timeout=_POLL_S)
         stop, abort = threading.Event(), threading.Event()  # past the deadline; caller error
-        check = _StopCheck([stop, abort, self._closed] + ([cancel] if cancel else []), deadline)
+        check = StopCheck([stop, abort, self._closed] + ([cancel] if cancel else []), deadline)
         config = copy.deepcopy(self._generation_config)
         config.max_new_tokens = max_new_tokens
-        logprobs = _Logprobs()  # first: the model's own distribution, before any mask
+        logprobs = TokenLogprobs()  # first: the model's own distribution, before any mask
         kwargs = {**kwargs, 'logits_processor': LogitsProcessorList(
             [logprobs, *(kwargs.get('logits_processor') or [])])}
         result = {}

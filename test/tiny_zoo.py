@@ -63,17 +63,17 @@ def _save_qwen(model, tokenizer, out: pathlib.Path, processor_class: str, patch:
 
 def _qwen_ids(tokenizer) -> dict:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}
-    return dict(image_token_id=ids['<|image_pad|>'], video_token_id=ids['<|video_pad|>'],
-                vision_start_token_id=ids['<|vision_start|>'],
-                vision_end_token_id=ids['<|vision_end|>'])
+    return {'image_token_id': ids['<|image_pad|>'], 'video_token_id': ids['<|video_pad|>'],
+            'vision_start_token_id': ids['<|vision_start|>'],
+            'vision_end_token_id': ids['<|vision_end|>']}
 
 
 def _text(tokenizer, **extra) -> dict:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}
-    return dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                max_position_embeddings=1024, bos_token_id=ids['<|im_start|>'],
-                eos_token_id=ids['<|im_end|>'], pad_token_id=ids['<|endoftext|>'], **extra)
+    return {'vocab_size': len(tokenizer), 'hidden_size': 64, 'intermediate_size': 128,
+            'num_hidden_layers': 2, 'num_attention_heads': 2, 'num_key_value_heads': 1,
+            'max_position_embeddings': 1024, 'bos_token_id': ids['<|im_start|>'],
+            'eos_token_id': ids['<|im_end|>'], 'pad_token_id': ids['<|endoftext|>'], **extra}
 
 
 def build_qwen2_5_vl(out: pathlib.Path, max_pixels: int = 56 * 56 * 4) -> pathlib.Path:
@@ -83,9 +83,10 @@ def build_qwen2_5_vl(out: pathlib.Path, max_pixels: int = 56 * 56 * 4) -> pathli
     rope = {'rope_type': 'default', 'rope_theta': 10000.0, 'mrope_section': [4, 6, 6]}
     config = Qwen2_5_VLConfig(
         text_config=_text(tokenizer, rope_parameters=rope),
-        vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2,
-                           out_hidden_size=64, patch_size=14, spatial_merge_size=2,
-                           temporal_patch_size=2, window_size=56, fullatt_block_indexes=[0]),
+        vision_config={'depth': 1, 'hidden_size': 32, 'intermediate_size': 64, 'num_heads': 2,
+                       'out_hidden_size': 64, 'patch_size': 14, 'spatial_merge_size': 2,
+                       'temporal_patch_size': 2, 'window_size': 56,
+                       'fullatt_block_indexes': [0]},
         **_qwen_ids(tokenizer))
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration(config)
@@ -100,10 +101,10 @@ def build_qwen3_vl(out: pathlib.Path, max_pixels: int = 64 * 64 * 4) -> pathlib.
             'mrope_interleaved': True}
     config = Qwen3VLConfig(
         text_config=_text(tokenizer, head_dim=32, rope_parameters=rope),
-        vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2,
-                           out_hidden_size=64, patch_size=16, spatial_merge_size=2,
-                           temporal_patch_size=2, num_position_embeddings=64,
-                           deepstack_visual_indexes=[0]),
+        vision_config={'depth': 2, 'hidden_size': 32, 'intermediate_size': 64, 'num_heads': 2,
+                       'out_hidden_size': 64, 'patch_size': 16, 'spatial_merge_size': 2,
+                       'temporal_patch_size': 2, 'num_position_embeddings': 64,
+                       'deepstack_visual_indexes': [0]},
         **_qwen_ids(tokenizer))
     torch.manual_seed(0)
     model = Qwen3VLForConditionalGeneration(config)

@@ -28,7 +28,7 @@ def _processor_class(model_type: str):
 
 
 def image_only_processor_class(model_type: str):
-    """Return a subclass of the model type's processor whose parts are image processor + tokenizer."""
+    """Return the model type's processor class without its video processor part."""
     base = _processor_class(model_type)
 
     class ImageOnlyProcessor(base):
@@ -70,7 +70,7 @@ def _model_type(source: str) -> str:
 
 
 def load_processor(source: str, trust_remote_code: bool = False):
-    """Return AutoProcessor's processor, or the image-only Qwen-VL one when torchvision is absent."""
+    """Return AutoProcessor's processor, or an image-only Qwen-VL one without torchvision."""
     try:
         return AutoProcessor.from_pretrained(source, trust_remote_code=trust_remote_code)
     except ImportError as exc:

@@ -123,7 +123,8 @@ def load_profiles(path: Optional[str] = None) -> Dict[str, ModelProfile]:
     with open(path or table_path(), encoding='utf-8') as stream:
         table = yaml.safe_load(stream)
     if not isinstance(table, dict) or DEFAULT_PROFILE not in table:
-        raise ValueError(f'{path or table_path()}: a mapping with a {DEFAULT_PROFILE!r} row needed')
+        raise ValueError(f'{path or table_path()}: a mapping with a {DEFAULT_PROFILE!r} row '
+                         'is needed')
     return {name: _row(name, row) for name, row in table.items()}
 
 
@@ -199,4 +200,3 @@ def resolve_profile(name: str = 'auto', model_dir: Optional[str] = None,
 def profile_names() -> Tuple[str, ...]:
     """Return 'auto' and the table's profile names, for the parameter's choices."""
     return ('auto',) + tuple(load_profiles())
-

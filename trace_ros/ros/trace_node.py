@@ -31,8 +31,8 @@ from trace_ros.core.annotate import annotate
 from trace_ros.core.attention import attention_panel
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.frames import FrameSlot, LatestFrame
-from trace_ros.core.pipeline import locate_placement, prepare_frame
 from trace_ros.core.model_profiles import resolve_profile
+from trace_ros.core.pipeline import locate_placement, prepare_frame
 from trace_ros.core.status import PlacementError, Status
 from trace_ros.models import default_model_dir
 from trace_ros.msg import PlacementResult

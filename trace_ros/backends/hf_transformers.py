@@ -27,10 +27,10 @@ import torch
 from trace_ros.backends.base import (Backend, BackendCanceled, BackendError, BackendTimeout,
                                      check_image, Generation, TextCallback)
 from trace_ros.backends.generation_hooks import StopCheck, TokenLogprobs, TokenStreamer
+from trace_ros.backends.processors import load_processor
 from trace_ros.core.answer_format import user_turn
 from trace_ros.core.attention import AttentionResult, build_result
-from transformers import (AutoModelForImageTextToText, AutoProcessor, LogitsProcessorList,
-                          StoppingCriteriaList)
+from transformers import AutoModelForImageTextToText, LogitsProcessorList, StoppingCriteriaList
 
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 _POLL_S = 0.05
@@ -162,8 +162,7 @@ class TransformersBackend(Backend):
         source = _resolve_source(model)
         torch_dtype = DTYPES.get(dtype, 'auto' if device == 'cuda' else torch.float32)
         try:
-            self._processor = AutoProcessor.from_pretrained(
-                source, trust_remote_code=trust_remote_code)
+            self._processor = load_processor(source, trust_remote_code=trust_remote_code)
             self._model = AutoModelForImageTextToText.from_pretrained(
                 source, dtype=torch_dtype, trust_remote_code=trust_remote_code)
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:

@@ -22,6 +22,7 @@ _MODEL_ARGUMENTS = [
     ('openai_base_url', 'http://localhost:8000/v1', 'openai: server base URL.'),
     ('openai_model', '', 'openai: served model name (empty = first listed).'),
     ('prompt_style', 'cor', 'cor (TRACE reasoning) or plain (points only).'),
+    ('model_profile', 'auto', 'Model family (docs/MODELS.md); auto detects it.'),
 ]
 # trace_node's model and prompt parameters: each is the launch argument of the same name,
 # passed to the node after params_file, so that it wins over the file.

@@ -7,6 +7,7 @@ from typing import List
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.parameter import Parameter
+from trace_ros.core.model_profiles import profile_names
 
 
 @dataclass
@@ -28,6 +29,7 @@ class TraceNodeConfig:
     openai_structured_output_field: str = 'vllm'
     prompt_style: str = 'cor'
     structured_decoding: bool = True
+    model_profile: str = 'auto'
     target_frame: str = 'base_link'
     static_transform: List[float] = None
     static_transform_parent: str = ''
@@ -92,7 +94,11 @@ _DESCRIPTIONS = {
     'prompt_style': 'Prompt: "cor" (TRACE chain of reasoning) or "plain" (points only).',
     'structured_decoding': 'Constrain decoding to the reply grammar of prompt_style '
                            '(answer_format.reply_regex): every reply that ends before '
-                           'max_new_tokens parses.',
+                           'max_new_tokens parses. Only for model profiles that answer in '
+                           "TRACE's format (trace, robopoint).",
+    'model_profile': 'Model family: its prompts and how its points are written '
+                     '(config/model_profiles.yaml, docs/MODELS.md); "auto" detects it from '
+                     "the model's config.json or the served model name.",
     'target_frame': 'Frame of the published 3D points and placement goal.',
     'static_transform': 'Static T_parent_child [x, y, z, qx, qy, qz, qw] used when tf2 '
                         'has no transform (or is not installed); empty = none.',
@@ -193,6 +199,9 @@ def read_config(node) -> TraceNodeConfig:
         if getattr(config, name) not in choices:
             raise ValueError(f"parameter {name}='{getattr(config, name)}' is not one of "
                              f'{", ".join(choices)}')
+    if config.model_profile not in profile_names():
+        raise ValueError(f"parameter model_profile='{config.model_profile}' is not one of "
+                         f'{", ".join(profile_names())}')
     if config.min_depth >= config.max_depth:
         raise ValueError('min_depth must be smaller than max_depth')
     if config.generation_options:

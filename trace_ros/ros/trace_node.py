@@ -32,8 +32,8 @@ from trace_ros.core.answer_format import reply_regex
 from trace_ros.core.attention import attention_panel
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.core.frames import FrameSlot, LatestFrame
+from trace_ros.core.model_profiles import resolve_profile
 from trace_ros.core.pipeline import locate_placement, prepare_frame
-from trace_ros.core.prompts import build_prompt
 from trace_ros.core.refinement import ground_placement, support_params
 from trace_ros.core.status import PlacementError, Status
 from trace_ros.models import default_model_dir
@@ -76,6 +76,7 @@ class TraceNode(LifecycleNode):
         declare_parameters(self)
         self.config: Optional[TraceNodeConfig] = None
         self._backend = None
+        self._profile = None
         self._frames = LatestFrame()
         self._requests: Optional[queue.Queue] = None
         self._worker: Optional[threading.Thread] = None
@@ -94,7 +95,8 @@ class TraceNode(LifecycleNode):
         try:
             self.config = config = read_config(self)
             static = static_transform_from_list(config.static_transform)
-            self._backend = make_backend(**self._backend_params(config))
+            self._profile, why = self._resolve_profile(config)
+            self._backend = make_backend(**self._backend_params(config, self._profile))
         except Exception as exc:  # bad parameters or a model that does not load
             self.get_logger().error(f'configure failed: {exc}')
             return TransitionCallbackReturn.FAILURE
@@ -116,7 +118,8 @@ class TraceNode(LifecycleNode):
                                     cancel_callback=lambda _: CancelResponse.ACCEPT,
                                     callback_group=self._request_group)
         self.get_logger().info(f'configured: model {self._backend.model_id} '
-                               f'({config.backend}), transforms from {self._tf.backend}')
+                               f'({config.backend}), profile {self._profile.name} ({why}), '
+                               f'transforms from {self._tf.backend}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -173,9 +176,17 @@ class TraceNode(LifecycleNode):
             self._backend = None
 
     @staticmethod
-    def _backend_params(config: TraceNodeConfig) -> dict:
+    def _resolve_profile(config: TraceNodeConfig):
+        """Return (model profile, why) for the configured model (docs/MODELS.md)."""
+        if config.backend == 'openai':
+            return resolve_profile(config.model_profile, model_name=config.openai_model)
+        return resolve_profile(config.model_profile, config.model or default_model_dir())
+
+    @staticmethod
+    def _backend_params(config: TraceNodeConfig, profile=None) -> dict:
         options = json.loads(config.generation_options) if config.generation_options else {}
-        regex = reply_regex(config.prompt_style) if config.structured_decoding else None
+        regex = (reply_regex(config.prompt_style) if config.structured_decoding
+                 and profile is not None and profile.writes_trace_format else None)
         if config.backend == 'openai':
             return {'kind': 'openai', 'base_url': config.openai_base_url,
                     'model': config.openai_model, 'api_key_env': config.openai_api_key_env,
@@ -186,7 +197,8 @@ class TraceNode(LifecycleNode):
         return {'kind': 'transformers', 'model': config.model or default_model_dir(),
                 'device': config.device, 'dtype': config.dtype,
                 'max_new_tokens': config.max_new_tokens, 'generation_kwargs': options,
-                'num_threads': config.torch_threads, 'reply_regex': regex}
+                'num_threads': config.torch_threads, 'reply_regex': regex,
+                'trust_remote_code': bool(profile and profile.setting('trust_remote_code'))}
 
     # -- inputs ------------------------------------------------------------------------------
     def _on_frame(self, color, depth, info) -> None:
@@ -299,8 +311,8 @@ class TraceNode(LifecycleNode):
                                              Time.from_msg(request.header.stamp),
                                              config.tf_timeout)
         num_points = request.num_points or config.num_points
-        prompt = build_prompt(request.instruction, style=config.prompt_style,
-                              num_points=num_points)
+        prompt = self._profile.build_prompt(request.instruction, style=config.prompt_style,
+                                            num_points=num_points)
         try:
             generation = self._backend.generate(rgb, prompt, on_text=request.on_text,
                                                 cancel=request.cancel,
@@ -323,8 +335,10 @@ class TraceNode(LifecycleNode):
                                        config.target_frame)
         result.reasoning = generation.text
         result.inference_time = messages.duration(generation.inference_s)
+        parsed = self._profile.parse(generation.text, (frame.camera.width, frame.camera.height))
         placement = locate_placement(frame, generation.text, target_from_camera,
-                                     depth_window=config.depth_window, max_points=num_points)
+                                     depth_window=config.depth_window, parsed=parsed,
+                                     max_points=num_points)
         placement = ground_placement(frame, placement, target_from_camera,
                                      support_params(config, request.footprint_radius),
                                      generation.text, generation.token_logprobs)

@@ -185,6 +185,11 @@ def test_node_parameters_choose_the_backend_grammar(kind):
     config = TraceNodeConfig(backend=kind, model=str(tiny_model_dir()), prompt_style='plain',
                              openai_structured_output_field='sglang')
     assert TraceNode._backend_params(config)['reply_regex'] == reply_regex('plain')
+    # A family that writes points its own way (e.g. Qwen2.5-VL's point_2d JSON) is not held
+    # to TRACE's grammar.
+    from trace_ros.core.model_profiles import resolve_profile
+    qwen, _ = resolve_profile('qwen2_5_vl')
+    assert TraceNode._backend_params(config, qwen)['reply_regex'] is None
     config.structured_decoding = False
     assert TraceNode._backend_params(config)['reply_regex'] is None
     if kind == 'openai':

@@ -185,8 +185,9 @@ class TraceNode(LifecycleNode):
     @staticmethod
     def _backend_params(config: TraceNodeConfig, profile=None) -> dict:
         options = json.loads(config.generation_options) if config.generation_options else {}
-        regex = (reply_regex(config.prompt_style) if config.structured_decoding
-                 and profile is not None and profile.writes_trace_format else None)
+        trace_format = profile is None or profile.writes_trace_format
+        regex = (reply_regex(config.prompt_style)
+                 if config.structured_decoding and trace_format else None)
         if config.backend == 'openai':
             return {'kind': 'openai', 'base_url': config.openai_base_url,
                     'model': config.openai_model, 'api_key_env': config.openai_api_key_env,

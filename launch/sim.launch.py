@@ -18,8 +18,8 @@ from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
-from trace_ros.ros.launch_support import (declare_arguments, trace_node_actions,
-                                          trace_node_arguments)
+from trace_ros.ros.launch_support import (declare_arguments, fastdds_profile,
+                                          trace_node_actions, trace_node_arguments)
 from trace_ros.sim.scene import CameraConfig
 
 ARGUMENTS = trace_node_arguments('Namespace of the three nodes and their relative topics.') + [
@@ -69,4 +69,5 @@ def generate_launch_description():
                      'static_transform_parent': typed('world_frame', str),
                      'static_transform_child': typed('camera_frame', str),
                      'static_transform': CameraConfig().camera().world_from_optical.as_list()}])
-    return LaunchDescription(declare_arguments(ARGUMENTS) + [sim, executor] + trace)
+    return LaunchDescription(declare_arguments(ARGUMENTS) + fastdds_profile() + [sim, executor]
+                             + trace)

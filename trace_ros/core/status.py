@@ -18,6 +18,8 @@ class Status(enum.IntEnum):
     BACKEND_ERROR = 9
     BUSY = 10
     CANCELED = 11
+    BAD_INSTRUCTION = 12
+    FUTURE_FRAME = 13
 
 
 class PlacementError(Exception):

@@ -11,10 +11,15 @@ import threading
 from typing import Callable
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.qos import qos_profile_services_default, QoSProfile
 from rclpy.task import Future
 from trace_ros.action import FindPlacement
 from trace_ros.core.status import Status
 from trace_ros.ros.requests import Request
+
+# rclpy's service default keeps 10 requests: a burst of goals or cancels lost the rest.
+SERVICE_QOS = QoSProfile(depth=1000, reliability=qos_profile_services_default.reliability,
+                         durability=qos_profile_services_default.durability)
 
 
 class PlacementAction:
@@ -39,6 +44,9 @@ class PlacementAction:
                                    goal_callback=self._on_goal,
                                    cancel_callback=self._on_cancel,
                                    callback_group=callback_group,
+                                   goal_service_qos_profile=SERVICE_QOS,
+                                   cancel_service_qos_profile=SERVICE_QOS,
+                                   result_service_qos_profile=SERVICE_QOS,
                                    result_timeout=result_timeout)
 
     def _on_goal(self, goal) -> GoalResponse:

@@ -69,7 +69,9 @@ def test_cdr_string_keeps_what_follows_a_nul():
     assert decode_cdr_string(cdr('tasse \u00e0 gauche'.encode(), little=False)) == \
         'tasse \u00e0 gauche'
     assert decode_cdr_string(cdr(b'bad \xff utf8')) == 'bad \ufffd utf8'
-    assert decode_cdr_string(b'\x00\x01') == ''
+    assert decode_cdr_string(b'\x00\x01') is None
+    assert decode_cdr_string(cdr(b'abc')[:9]) is None  # truncated
+    assert decode_cdr_string(b'\x00\x03' + cdr(b'abc')[2:]) is None  # parameter list CDR
 
 
 def test_cdr_string_matches_rclpy_serialization():

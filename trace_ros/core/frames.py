@@ -56,7 +56,8 @@ class LatestFrame:
     def wait_newer(self, seq: int, timeout_s: float) -> Optional[FrameSlot]:
         """Wait up to ``timeout_s`` for a frame with sequence > ``seq``; None on timeout."""
         with self._cond:
-            self._cond.wait_for(lambda: self._seq > seq, timeout=timeout_s)
+            self._cond.wait_for(lambda: self._slot is not None and self._slot.seq > seq,
+                                timeout=timeout_s)
             if self._slot is not None and self._slot.seq > seq:
                 return self._slot
             return None

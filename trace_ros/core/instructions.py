@@ -24,6 +24,8 @@ COMMON_SPECIAL_TOKENS = ('<image>', '<video>', '<s>', '</s>', '<unk>', '<pad>', 
 # Chat-template markers of the <|name|> form, whichever model defines them.
 _MARKER = re.compile(r'<\|[^<>|\s]{0,64}\|>')
 _SPACES = re.compile(r'\s+')
+# Encapsulation ids of plain (not delimited or parameter-list) CDR: CDR BE/LE, CDR2 BE/LE.
+PLAIN_ENCAPSULATIONS = (0x00, 0x01, 0x06, 0x07)
 
 
 def _is_control(char: str) -> bool:
@@ -78,18 +80,19 @@ def check_tokens(count: Optional[int], max_tokens: int) -> None:
                              f'{max_tokens})')
 
 
-def decode_cdr_string(raw: bytes) -> str:
+def decode_cdr_string(raw: bytes) -> Optional[str]:
     """
     Return the text of a serialized std_msgs/String, NUL characters included.
 
-    CDR and XCDR2 (little or big endian) lay a final struct of one string out alike: a
-    4-byte encapsulation header, a uint32 length counting the terminating NUL, the bytes.
-    Invalid UTF-8 becomes U+FFFD; a malformed message decodes to what it holds.
+    Plain CDR and XCDR2 (little or big endian) lay a final struct of one string out alike:
+    a 4-byte encapsulation header, a uint32 length counting the terminating NUL, the bytes.
+    Invalid UTF-8 becomes U+FFFD. Another encapsulation or a malformed message gives None.
     """
-    if len(raw) < 8:
-        return ''
-    order = '<' if raw[1] & 1 else '>'
-    (length,) = struct.unpack(order + 'I', raw[4:8])
+    if len(raw) < 8 or raw[0] != 0 or raw[1] not in PLAIN_ENCAPSULATIONS:
+        return None
+    (length,) = struct.unpack('<I' if raw[1] & 1 else '>I', raw[4:8])
+    if 8 + length > len(raw):
+        return None
     data = bytes(raw[8:8 + length])
     if data.endswith(b'\0'):
         data = data[:-1]

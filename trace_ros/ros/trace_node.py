@@ -19,6 +19,7 @@ import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
@@ -204,7 +205,8 @@ class TraceNode(LifecycleNode):
 
     def _on_instruction(self, raw: bytes) -> None:
         # Decoded here: rclpy's own conversion ends a string at its first NUL character.
-        self._start(decode_cdr_string(raw))
+        text = decode_cdr_string(raw)
+        self._start(text if text is not None else deserialize_message(raw, String).data)
 
     def _reserve(self) -> bool:
         queue = self._queue

@@ -1,8 +1,9 @@
 """
-Lifecycle cycling over DDS: deactivate -> cleanup -> configure -> activate while a 30 Hz
-camera publishes and instructions arrive, driven from another process like a lifecycle
-manager. No transition may crash the node or go unanswered, no frame from before a cleanup
-may be answered on, and the first request after activate gets a fresh frame.
+Lifecycle cycling over DDS while a 30 Hz camera publishes and instructions arrive.
+
+deactivate -> cleanup -> configure -> activate, driven from another process like a
+lifecycle manager. No transition may crash the node or go unanswered, no frame from before
+a cleanup may be answered on, and the first request after activate gets a fresh frame.
 """
 
 import threading

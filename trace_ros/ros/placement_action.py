@@ -13,6 +13,7 @@ from typing import Callable
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.qos import qos_profile_services_default, QoSProfile
 from rclpy.task import Future
+from sensor_msgs.msg import CameraInfo, Image
 from trace_ros.action import FindPlacement
 from trace_ros.core.status import Status
 from trace_ros.ros.requests import Request
@@ -86,6 +87,8 @@ class PlacementAction:
         with self._lock:
             self._requests.pop(key, None)
             self._cancel_requested.discard(key)
+        if goal.use_images:  # rclpy keeps the goal until its result expires: drop the images
+            goal.color, goal.depth, goal.camera_info = Image(), Image(), CameraInfo()
         self._set_state(goal_handle, result.status)
         return FindPlacement.Result(result=request.result)
 

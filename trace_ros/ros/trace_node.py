@@ -1,11 +1,13 @@
 """
 trace_node: RGB-D + instruction in, reasoning + 3D placement goals out.
 
-A lifecycle node. configure loads the model and creates every entity (publishers, camera
-and instruction subscriptions, the FindPlacement action); activate opens the gate of the
-inputs and starts the worker that runs the model off the executor threads; deactivate
-closes the gate, answers what is pending and forgets the camera frames; cleanup frees the
-model and hands the entities to the executor to destroy at a safe point (SafeExecutor).
+A lifecycle node. configure loads the model and creates the entities (publishers, camera
+and instruction subscriptions, the FindPlacement action) or keeps those of an earlier
+configure whose settings did not change; activate opens the gate of the inputs and starts
+the worker that runs the model off the executor threads; deactivate closes the gate,
+answers what is pending and forgets the camera frames; cleanup frees the model. Replaced
+entities, and all of them at shutdown, are destroyed by the executor at a safe point
+(SafeExecutor): never under a wait set of another thread.
 """
 
 import json
@@ -60,8 +62,8 @@ class TraceNode(LifecycleNode):
         self._special_tokens = ()
         self._frames = LatestFrame()
         self._queue: Optional[RequestQueue] = None
+        self._parts = {}  # name -> (settings key, entities, list them, destroy them)
         self._camera: Optional[CameraSync] = None
-        self._instruction_sub = None
         self._outputs = {}
         self._action: Optional[PlacementAction] = None
         self._tf: Optional[TransformSource] = None
@@ -82,36 +84,14 @@ class TraceNode(LifecycleNode):
             self.get_logger().error(f'configure failed: {exc}')
             return TransitionCallbackReturn.FAILURE
         self._special_tokens = self._backend.special_tokens
-        self._tf = TransformSource(self, config.static_transform_parent,
-                                   config.static_transform_child, static, config.use_tf2)
-        results = QoSProfile(depth=RESULT_DEPTH)
-        self._outputs = {
-            'result': self.create_publisher(PlacementResult, 'placement_result', results),
-            'goal': self.create_publisher(PoseStamped, 'placement_goal', 10),
-            'points': self.create_publisher(PoseArray, 'placement_points', 10),
-            'reasoning': self.create_publisher(String, 'reasoning', results),
-            'markers': self.create_publisher(MarkerArray, 'placement_markers', 10),
-            'debug': self.create_publisher(Image, 'debug_image', 1),
-        }
-        if config.publish_attention:
-            self._outputs['attention'] = self.create_publisher(Image, 'attention_image', 1)
+        try:
+            self._create_entities(config, static)
+        except Exception as exc:  # e.g. an invalid topic name in a remapping
+            self.get_logger().error(f'configure failed: {exc}')
+            self._release_model()
+            return TransitionCallbackReturn.FAILURE
         self._answerer = Answerer(self, config, self._backend, self._tf, self._frames,
                                   self._outputs, self._future_info)
-        self._action = PlacementAction(self, 'find_placement', reserve=self._reserve,
-                                       start=self._start, callback_group=self._action_group,
-                                       result_timeout=config.action_result_timeout)
-        self._camera = CameraSync(self, self._on_frame, slop=config.sync_slop,
-                                  queue_size=config.sync_queue_size,
-                                  reliability=config.camera_reliability,
-                                  use_message_filters=config.use_message_filters,
-                                  callback_group=self._camera_group,
-                                  max_future_s=config.max_future_stamp,
-                                  on_future=self._on_future_frame)
-        self._camera.enabled = False
-        self._instruction_sub = self.create_subscription(
-            String, 'instruction', self._on_instruction,
-            QoSProfile(depth=INSTRUCTION_DEPTH, reliability=QoSReliabilityPolicy.RELIABLE),
-            callback_group=self._request_group, raw=True)
         self.get_logger().info(f'configured: model {self._backend.model_id} '
                                f'({config.backend}), transforms from {self._tf.backend}, '
                                f'camera sync by {self._camera.implementation}')
@@ -129,12 +109,15 @@ class TraceNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release()
+        self._release_model()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
         self._stop_inputs()
-        self._release()
+        self._release_model()
+        parts, self._parts = self._parts, {}
+        for _, part, entities, destroy in parts.values():
+            destroy_later(self, lambda p=part, d=destroy: d(p), entities(part))
         return TransitionCallbackReturn.SUCCESS
 
     def _forget_frames(self) -> None:
@@ -154,30 +137,68 @@ class TraceNode(LifecycleNode):
                     request, None, Status.BUSY, 'trace_node was deactivated before answering'))
         self._forget_frames()
 
-    def _release(self) -> None:
-        """Free the model; the executor destroys the entities where nothing waits on them."""
-        camera, sub, action, tf = self._camera, self._instruction_sub, self._action, self._tf
-        publishers = list(self._outputs.values())
-        self._camera = self._instruction_sub = self._action = self._tf = None
-        self._outputs = {}
-        entities = [*(camera.subscriptions if camera else []), *(tf.subscriptions if tf else []),
-                    *([sub] if sub else []), *([action.server] if action else [])]
-
-        def destroy() -> None:
-            if camera is not None:
-                camera.destroy()
-            if tf is not None:
-                tf.close()
-            if sub is not None:
-                self.destroy_subscription(sub)
-            if action is not None:
-                action.destroy()
-            for publisher in publishers:
-                self.destroy_publisher(publisher)
-        destroy_later(self, destroy, entities)
+    def _release_model(self) -> None:
+        self._forget_frames()
         if self._backend is not None:
             self._backend.close()
             self._backend = None
+
+    # -- entities: kept from configure to shutdown, replaced when their settings change -----
+    def _part(self, name: str, key: tuple, create, entities=lambda part: [],
+              destroy=lambda part: None):
+        """Return entity group ``name``; a new ``key`` replaces it (destroyed at a safe point)."""
+        current = self._parts.get(name)
+        if current is not None and current[0] == key:
+            return current[1]
+        if current is not None:
+            destroy_later(self, lambda p=current[1], d=current[3]: d(p), current[2](current[1]))
+        part = create()
+        self._parts[name] = (key, part, entities, destroy)
+        return part
+
+    def _create_entities(self, config: TraceNodeConfig, static) -> None:
+        tf_key = (config.use_tf2, config.static_transform_parent, config.static_transform_child,
+                  tuple(config.static_transform))
+        self._tf = self._part('tf', tf_key, lambda: TransformSource(
+            self, config.static_transform_parent, config.static_transform_child, static,
+            config.use_tf2), lambda tf: tf.subscriptions, lambda tf: tf.close())
+        self._outputs = self._part('outputs', (config.publish_attention,),
+                                   lambda: self._create_publishers(config),
+                                   destroy=lambda pubs: [self.destroy_publisher(p)
+                                                         for p in pubs.values()])
+        self._action = self._part(
+            'action', (config.action_result_timeout,), lambda: PlacementAction(
+                self, 'find_placement', reserve=self._reserve, start=self._start,
+                callback_group=self._action_group, result_timeout=config.action_result_timeout),
+            lambda action: [action.server], lambda action: action.destroy())
+        camera_key = (config.camera_reliability, config.use_message_filters, config.sync_slop,
+                      config.sync_queue_size, config.max_future_stamp)
+        self._camera = self._part('camera', camera_key, lambda: CameraSync(
+            self, self._on_frame, slop=config.sync_slop, queue_size=config.sync_queue_size,
+            reliability=config.camera_reliability,
+            use_message_filters=config.use_message_filters, callback_group=self._camera_group,
+            max_future_s=config.max_future_stamp, on_future=self._on_future_frame),
+            lambda camera: camera.subscriptions, lambda camera: camera.destroy())
+        self._camera.enabled = False
+        self._part('instructions', (), lambda: self.create_subscription(
+            String, 'instruction', self._on_instruction,
+            QoSProfile(depth=INSTRUCTION_DEPTH, reliability=QoSReliabilityPolicy.RELIABLE),
+            callback_group=self._request_group, raw=True),
+            lambda sub: [sub], self.destroy_subscription)
+
+    def _create_publishers(self, config: TraceNodeConfig) -> dict:
+        results = QoSProfile(depth=RESULT_DEPTH)
+        outputs = {
+            'result': self.create_publisher(PlacementResult, 'placement_result', results),
+            'goal': self.create_publisher(PoseStamped, 'placement_goal', 10),
+            'points': self.create_publisher(PoseArray, 'placement_points', 10),
+            'reasoning': self.create_publisher(String, 'reasoning', results),
+            'markers': self.create_publisher(MarkerArray, 'placement_markers', 10),
+            'debug': self.create_publisher(Image, 'debug_image', 1),
+        }
+        if config.publish_attention:
+            outputs['attention'] = self.create_publisher(Image, 'attention_image', 1)
+        return outputs
 
     @staticmethod
     def _backend_params(config: TraceNodeConfig) -> dict:

@@ -23,9 +23,13 @@ NASTY_FLOATS = [float('nan'), float('inf'), -float('inf'), 0.0, -1.0, 1e-300, 1e
 ENCODINGS = ['rgb8', 'bgr8', 'mono8', 'rgba8', '16UC1', '32FC1', 'yuv422', '', 'rgb8\x00x',
              '\u00e9\u00e9']
 KNOWN = {int(s) for s in Status}
+CLASSICS = ['', ' \t\n ', '<image>', '@ <image>', '<image> @ <image>', '@\x00', '\x00@',
+            '<|im_start|>user\n@<|im_end|>', '@</s><s>', '\x1b[2J@', '@ ' * 300]
 
 
 def _text(rng: np.random.Generator) -> str:
+    if rng.random() < 0.5:  # the classics, around the good instruction
+        return str(rng.choice(CLASSICS)).replace('@', GOOD)
     pieces = []
     for _ in range(int(rng.integers(0, 12))):
         kind = rng.integers(0, 5)
@@ -87,7 +91,9 @@ class Fuzzer:
     def _check(self, what: str, result) -> None:
         if result is None:
             return
-        if result.status not in KNOWN or 'unexpected error' in result.message:
+        # A working model never fails on what a user sends: BACKEND_ERROR means it leaked in.
+        if result.status not in KNOWN or result.status == Status.BACKEND_ERROR or \
+                'unexpected error' in result.message:
             self.unexpected.append(f'{what}: {result.status} {result.message}')
 
     def _goal(self, header: Header) -> FindPlacement.Goal:

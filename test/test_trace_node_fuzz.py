@@ -1,8 +1,8 @@
 """
 A seeded, bounded fuzz of trace_node over DDS from another process (see fuzz_cases.py).
 
-Every hostile case gets a known status and never an "unexpected error"; after every case
-a good request is answered OK; the node stays up.
+Every hostile case gets a known status other than BACKEND_ERROR and never an "unexpected
+error"; after every case a good request is answered OK; the node stays up.
 """
 
 from fuzz_cases import Fuzzer

@@ -143,7 +143,7 @@ class Fuzzer:
         header = Header(frame_id='camera_color_optical_frame',
                         stamp=session.client.node.get_clock().now().to_msg())
         if kind == 'text':
-            result = session.ask(_text(rng), timeout=30.0)
+            result = session.ask(_text(rng), timeout=30.0, match=False)
         elif kind == 'raw':
             result = session.ask_raw(_raw_string(rng), timeout=30.0)
         elif kind == 'goal':

@@ -193,12 +193,20 @@ class Session:
             published = self.camera.published
             assert self.client.wait_until(lambda: self.camera.published >= published + 3, 10.0)
 
-    def ask(self, instruction: str, timeout: float = 20.0) -> PlacementResult:
+    def ask(self, instruction: str, timeout: float = 20.0, match: bool = True) -> PlacementResult:
+        """
+        Publish an instruction and return its result.
+
+        ``match``: the first new result echoing the instruction (an action goal's result,
+        also published on the topic, may arrive in between); else the first new result.
+        """
         before = len(self.results)
         self.instructions.publish(String(data=instruction))
-        assert self.client.wait_until(lambda: len(self.results) > before, timeout), \
-            f'no result for {instruction!r}'
-        return self.results[before]
+
+        def mine():
+            return [r for r in self.results[before:] if not match or r.instruction == instruction]
+        assert self.client.wait_until(lambda: mine(), timeout), f'no result for {instruction!r}'
+        return mine()[0]
 
     def ask_raw(self, raw: bytes, timeout: float = 20.0) -> PlacementResult:
         """Publish a serialized std_msgs/String (e.g. one holding a NUL); return the result."""

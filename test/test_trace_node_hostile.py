@@ -52,14 +52,14 @@ def test_shipped_camera_qos_answers_a_best_effort_camera(session):
     ('put the mug ' * 70, 'model tokens'),
 ])
 def test_bad_instruction_is_explained(session, instruction, words):
-    result = session.ask(instruction)
+    result = session.ask(instruction, match=False)
     assert result.status == PlacementResult.STATUS_BAD_INSTRUCTION, result.message
     assert words in result.message
     check_good(session, ask_fresh(session))
 
 
 def test_megabyte_instruction_is_refused_on_arrival(session):
-    result = session.ask('put the mug left ' * 60000, timeout=30.0)
+    result = session.ask('put the mug left ' * 60000, timeout=30.0, match=False)
     assert result.status == PlacementResult.STATUS_BAD_INSTRUCTION, result.message
     assert 'max_instruction_chars' in result.message
     check_good(session, ask_fresh(session))

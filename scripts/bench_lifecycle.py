@@ -7,8 +7,9 @@ the shipped camera QoS, a best-effort synthetic camera at --rate Hz and an instr
 every 100 ms in this process, then runs --cycles of deactivate -> cleanup -> configure ->
 activate through the node's change_state service. After each activate it sends one action
 goal and measures the stamp of the frame it was answered on (the camera stamps frames when
-it publishes them) after activate returned, and after the goal reached the node (the result's
-arrival minus its total_time): the node answers on the first frame newer than the request. Run after
+it publishes them) after activate returned, and after the goal reached the node (the
+result's arrival minus its total_time): the node answers on the first frame newer than the
+request. Run after
 ``source scripts/env.sh``.
 """
 

@@ -11,8 +11,8 @@ shared with sim.launch.py.
 
 from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration
-from trace_ros.ros.launch_support import (declare_arguments, trace_node_actions,
-                                          trace_node_arguments)
+from trace_ros.ros.launch_support import (declare_arguments, fastdds_profile,
+                                          trace_node_actions, trace_node_arguments)
 
 ARGUMENTS = trace_node_arguments('Namespace of the node and its relative topics.') + [
     ('target_frame', 'base_link', 'Frame of the published placement goal.'),
@@ -33,4 +33,4 @@ def generate_launch_description():
         remappings=[('color/image_raw', config['color_topic']),
                     ('depth/image_raw', config['depth_topic']),
                     ('color/camera_info', config['camera_info_topic'])])
-    return LaunchDescription(declare_arguments(ARGUMENTS) + trace)
+    return LaunchDescription(declare_arguments(ARGUMENTS) + fastdds_profile() + trace)

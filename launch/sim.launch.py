@@ -24,8 +24,8 @@ from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
-from trace_ros.ros.launch_support import (declare_arguments, trace_node_actions,
-                                          trace_node_arguments)
+from trace_ros.ros.launch_support import (declare_arguments, fastdds_profile,
+                                          trace_node_actions, trace_node_arguments)
 
 ARGUMENTS = trace_node_arguments('Namespace of the three nodes and their relative topics.') + [
     ('seed', '0', 'Scene seed: the same seed gives the same layout.'),
@@ -82,4 +82,5 @@ def generate_launch_description():
                      'static_transform_parent': typed('world_frame', str),
                      'static_transform_child': typed('camera_frame', str),
                      'static_transform': ParameterValue(camera_pose, value_type=List[float])}])
-    return LaunchDescription(declare_arguments(ARGUMENTS) + [sim, executor] + trace)
+    return LaunchDescription(declare_arguments(ARGUMENTS) + fastdds_profile() + [sim, executor]
+                             + trace)

@@ -24,7 +24,8 @@ eval "$_trace_nounset"
 export PYTHONPATH="$_trace_root${PYTHONPATH:+:$PYTHONPATH}"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE="${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}"
-# Best-effort camera images are lost with Fast DDS's default shared-memory segment.
-export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
+# Best-effort camera images are lost with Fast DDS's default 512 KiB shared-memory segment:
+# every ROS process started from this shell loads trace_ros's profile (config/).
+export FASTDDS_DEFAULT_PROFILES_FILE="${FASTDDS_DEFAULT_PROFILES_FILE:-$_trace_root/config/fastdds_profile.xml}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 unset _trace_root _trace_venv _trace_nounset _trace_extras

@@ -15,11 +15,14 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from geometry_msgs.msg import PoseStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 import numpy as np
 import rclpy
 from rclpy.action import ActionClient
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 from trace_ros.action import FindPlacement
@@ -32,6 +35,12 @@ CAMERA_HEIGHT = 1.0
 # T_world_optical as [x, y, z, qx, qy, qz, qw]: optical z (forward) = -world z (down).
 WORLD_FROM_OPTICAL = [0.0, 0.0, CAMERA_HEIGHT, 1.0, 0.0, 0.0, 0.0]
 OPTICAL_FRAME = 'camera_color_optical_frame'
+# Deep enough for a burst of hundreds of instructions and their results.
+DEEP = QoSProfile(depth=1000)
+TRANSITIONS = {'configure': Transition.TRANSITION_CONFIGURE,
+               'activate': Transition.TRANSITION_ACTIVATE,
+               'deactivate': Transition.TRANSITION_DEACTIVATE,
+               'cleanup': Transition.TRANSITION_CLEANUP}
 
 
 def expected_world_point(camera: PinholeCamera, x_norm: float, y_norm: float) -> np.ndarray:
@@ -81,13 +90,15 @@ class SyntheticCamera:
     """Publish colour, depth and CameraInfo of the flat table at a fixed rate."""
 
     def __init__(self, client: Client, width: int = 640, height: int = 480,
-                 fovy_deg: float = 60.0, rate_hz: float = 15.0):
+                 fovy_deg: float = 60.0, rate_hz: float = 15.0, best_effort: bool = False):
         self.camera = PinholeCamera.from_fovy(width, height, fovy_deg)
         node = client.node
         self._node = node
-        self._pubs = {'color': node.create_publisher(Image, 'color/image_raw', 1),
-                      'depth': node.create_publisher(Image, 'depth/image_raw', 1),
-                      'info': node.create_publisher(CameraInfo, 'color/camera_info', 1)}
+        qos = QoSProfile(depth=1, reliability=(QoSReliabilityPolicy.BEST_EFFORT if best_effort
+                                               else QoSReliabilityPolicy.RELIABLE))
+        self._pubs = {'color': node.create_publisher(Image, 'color/image_raw', qos),
+                      'depth': node.create_publisher(Image, 'depth/image_raw', qos),
+                      'info': node.create_publisher(CameraInfo, 'color/camera_info', qos)}
         rng = np.random.default_rng(0)
         self.rgb = rng.integers(60, 200, size=(height, width, 3), dtype=np.uint8)
         self.depth = self.table_depth()
@@ -161,14 +172,19 @@ def stop_process(process: subprocess.Popen) -> None:
 class Session:
     """A running trace_node process with a camera and collectors in this process."""
 
-    def __init__(self, domain_id, params, log_dir, camera_running=True):
+    def __init__(self, domain_id, params, log_dir, camera_running=True, best_effort_camera=False,
+                 camera_rate_hz=15.0):
         self.process = start_node('trace_ros.ros.trace_node', params, 'trace_node', log_dir)
         self.client = Client(domain_id)
-        self.camera = SyntheticCamera(self.client)
+        self.camera = SyntheticCamera(self.client, best_effort=best_effort_camera,
+                                      rate_hz=camera_rate_hz)
         self.camera.paused = not camera_running
-        self.results = self.client.collect(PlacementResult, 'placement_result')
+        self.results = self.client.collect(PlacementResult, 'placement_result', DEEP)
         self.goals = self.client.collect(PoseStamped, 'placement_goal')
-        self.instructions = self.client.node.create_publisher(String, 'instruction', 10)
+        self.instructions = self.client.node.create_publisher(String, 'instruction', DEEP)
+        self.action = ActionClient(self.client.node, FindPlacement, 'find_placement')
+        self._change_state = self.client.node.create_client(ChangeState,
+                                                            'trace_node/change_state')
         assert self.client.wait_until(
             lambda: self.client.node.count_subscribers('instruction') > 0, 60.0), \
             'trace_node did not come up: ' + (pathlib.Path(log_dir) / 'trace_node.log').read_text()
@@ -177,19 +193,43 @@ class Session:
             published = self.camera.published
             assert self.client.wait_until(lambda: self.camera.published >= published + 3, 10.0)
 
-    def ask(self, instruction: str, timeout: float = 20.0) -> PlacementResult:
+    def ask(self, instruction: str, timeout: float = 20.0, match: bool = True) -> PlacementResult:
+        """
+        Publish an instruction and return its result.
+
+        ``match``: the first new result echoing the instruction (an action goal's result,
+        also published on the topic, may arrive in between); else the first new result.
+        """
         before = len(self.results)
         self.instructions.publish(String(data=instruction))
+
+        def mine():
+            return [r for r in self.results[before:] if not match or r.instruction == instruction]
+        assert self.client.wait_until(lambda: mine(), timeout), f'no result for {instruction!r}'
+        return mine()[0]
+
+    def ask_raw(self, raw: bytes, timeout: float = 20.0) -> PlacementResult:
+        """Publish a serialized std_msgs/String (e.g. one holding a NUL); return the result."""
+        before = len(self.results)
+        self.instructions.publish(raw)
         assert self.client.wait_until(lambda: len(self.results) > before, timeout), \
-            f'no result for {instruction!r}'
+            f'no result for {raw!r}'
         return self.results[before]
 
-    def send_goal(self, instruction: str):
+    def change_state(self, transition: str, timeout: float = 60.0) -> bool:
+        """Ask trace_node for a lifecycle transition; return whether it succeeded."""
+        assert self._change_state.wait_for_service(timeout_sec=10.0)
+        future = self._change_state.call_async(ChangeState.Request(
+            transition=Transition(id=TRANSITIONS[transition])))
+        assert self.client.wait_until(future.done, timeout), f'{transition}: no answer'
+        return future.result().success
+
+    def send_goal(self, instruction: str, goal=None):
         """Send a FindPlacement goal; return its accepted handle and the feedback list."""
-        client = ActionClient(self.client.node, FindPlacement, 'find_placement')
+        client = self.action
         assert client.wait_for_server(timeout_sec=10.0)
         feedback = []
-        future = client.send_goal_async(FindPlacement.Goal(instruction=instruction),
+        future = client.send_goal_async(goal or FindPlacement.Goal(instruction=instruction),
                                         feedback_callback=lambda f: feedback.append(f.feedback))
         assert self.client.wait_until(future.done, 10.0)
         handle = future.result()

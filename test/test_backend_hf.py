@@ -114,3 +114,34 @@ def test_token_log_probs_spell_the_text(backend):
     assert ''.join(token for token, _ in pairs) == generation.text
     logprobs = [logprob for _, logprob in pairs]
     assert all(lp <= 0.0 for lp in logprobs) and any(lp < 0.0 for lp in logprobs)
+
+
+def test_a_model_step_past_the_deadline_is_reported_without_waiting_for_it():
+    # A prompt step that does not end by itself (a huge prompt's prefill): generate() must
+    # report MODEL_TIMEOUT while it still runs, and keep the model locked until it ends.
+    with make_backend('transformers', model=str(tiny_model_dir()), device='cpu',
+                      max_new_tokens=4) as loaded:
+        real, running, release = loaded._model.generate, threading.Event(), threading.Event()
+
+        def endless_step(**kwargs):
+            running.set()
+            release.wait(30.0)
+            return real(**kwargs)
+        loaded._model.generate = endless_step
+        threading.Timer(20.0, release.set).start()  # never hang the suite
+        try:
+            with pytest.raises(BackendTimeout, match='inside one model step'):
+                loaded.generate(noise_image(), PROMPT, timeout_s=0.2)
+            assert running.is_set() and not release.is_set()  # reported while it runs
+            with pytest.raises(BackendTimeout, match='waiting for the model'):
+                loaded.generate(noise_image(), PROMPT, timeout_s=0.2)
+        finally:
+            release.set()
+        loaded._model.generate = real
+        assert loaded.generate(noise_image(), PROMPT, timeout_s=30.0).num_tokens > 0
+
+
+def test_special_tokens_and_token_count(backend):
+    assert '<image>' in backend.special_tokens
+    assert backend.count_tokens('') == 0
+    assert backend.count_tokens(PROMPT * 3) > backend.count_tokens(PROMPT) > 0

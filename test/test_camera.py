@@ -55,6 +55,14 @@ def test_from_camera_info_fields():
     ({'d': [0.1] * 8}, "'plumb_bob' takes 5"),
     ({'d': [0.0, float('nan')]}, 'must be finite'),
     ({'width': 0}, 'image size'),
+    ({'k': [1e-300, 0.0, 319.5, 0.0, 1e-300, 241.0, 0.0, 0.0, 1.0]}, 'implausible focal length'),
+    ({'k': [1e12] + K[1:]}, 'implausible focal length fx'),
+    ({'k': K[:4] + [float('inf')] + K[5:]}, 'finite, positive focal lengths'),
+    ({'k': K[:2] + [1e6] + K[3:]}, 'principal point cx'),
+    ({'k': K[:5] + [-5000.0] + K[6:]}, 'principal point cy'),
+    ({'k': [525.0, 1e5] + K[2:]}, 'skew'),
+    ({'d': [1e300, 0.0, 0.0, 0.0, 0.0]}, 'within'),
+    ({'width': 10 ** 6}, 'exceeds'),
 ])
 def test_invalid_camera_info_is_explained(kwargs, message):
     fields = {'width': 640, 'height': 480, 'k': K, 'd': [], 'distortion_model': 'plumb_bob'}

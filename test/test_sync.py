@@ -81,3 +81,34 @@ def test_late_or_repeated_stamps_never_give_an_older_frame():
     for i in range(3):
         sync.add(i, 2.0, f'again{i}')
     assert out == [('new0', 'new1', 'new2')]
+
+
+def test_clock_jump_back_resets_instead_of_locking():
+    sync, out = collect()
+    for i in range(3):
+        sync.add(i, 1000.0, f'future{i}')
+    assert len(out) == 1
+    for i in range(3):  # the clock jumped back an hour: still matched
+        sync.add(i, 10.0, f'now{i}')
+    assert out[-1] == ('now0', 'now1', 'now2')
+    sync.add(0, 9.5, 'late')  # a small step back is an old frame, not a jump
+    assert len(out) == 2
+
+
+def test_reset_forgets_queued_items():
+    sync, out = collect()
+    sync.add(0, 1.0, 'rgb')
+    sync.add(1, 1.0, 'depth')
+    sync.reset()
+    sync.add(2, 1.0, 'info')
+    assert out == []
+
+
+def test_stamp_guard():
+    from trace_ros.core.sync import StampGuard
+    guard = StampGuard(2, max_future_s=1.0, jump_s=1.0)
+    assert guard.check(0, 100.5, now=100.0) == 'ok'
+    assert guard.check(0, 101.5, now=100.0) == 'future'
+    assert guard.check(0, 100.2, now=100.0) == 'ok'  # older than the newest, within jump_s
+    assert guard.check(0, 10.0, now=10.0) == 'jump'
+    assert guard.check(1, 10.0, now=10.0) == 'ok'

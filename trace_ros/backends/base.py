@@ -83,6 +83,15 @@ class Backend(abc.ABC):
         included) raise ``ValueError``; model or server failures raise ``BackendError``.
         """
 
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        """Return the model's special tokens (prompt structure a user's text must not hold)."""
+        return ()
+
+    def count_tokens(self, text: str) -> int | None:
+        """Return how many model tokens ``text`` is, or None when the backend cannot tell."""
+        return None
+
     def attention_maps(self, image: np.ndarray, prompt: str, text: str | None = None,
                        layers: Sequence[int] | None = None, max_new_tokens: int | None = None,
                        token_maps: bool = False) -> AttentionResult:

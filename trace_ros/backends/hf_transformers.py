@@ -8,6 +8,11 @@ timed-out generation really stops instead of running on in the background. With 
 (``reply_regex``, or ``regex`` per request) a logits processor (``constrained``) keeps the reply
 inside it: the streamed text is a prefix of a match, and a reply ending 'stop' is a whole match.
 
+The calling thread waits for that worker only until the deadline (plus ``ABANDON_GRACE_S``): a
+step that runs past it (the prompt step of a huge prompt) is reported as ``BackendTimeout`` at
+once, and the model stays locked until the worker's step ends (the next call waits for the lock
+within its own timeout).
+
 ``attention_maps`` scores a reply (generated greedily, or given) with one teacher-forced forward
 pass over prompt + reply, eager attention switched on for that pass only: the attention each
 reply token was predicted with (from the position before it) is what greedy ``generate`` computed
@@ -34,7 +39,21 @@ from transformers import AutoModelForImageTextToText, LogitsProcessorList, Stopp
 
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 _POLL_S = 0.05
+ABANDON_GRACE_S = 1.0
 QWEN_VL_TYPES = ('qwen2_vl', 'qwen2_5_vl')
+
+
+def _special_tokens(processor, tokenizer) -> tuple[str, ...]:
+    """Every token string the tokenizer treats as special, and the processor's media tokens."""
+    names = set(getattr(tokenizer, 'all_special_tokens', None) or [])
+    for added in (getattr(tokenizer, 'added_tokens_decoder', None) or {}).values():
+        if getattr(added, 'special', False):
+            names.add(str(added.content))
+    for attribute in ('image_token', 'video_token'):
+        token = getattr(processor, attribute, None)
+        if isinstance(token, str):
+            names.add(token)
+    return tuple(sorted(name for name in names if name.strip()))
 
 
 def _resolve_source(model: str) -> str:
@@ -182,8 +201,18 @@ class TransformersBackend(Backend):
         self._eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
         self._reply_regex = reply_regex or None
         self._constraint = None  # built on the first constrained reply
+        self._special_tokens = _special_tokens(self._processor, self._tokenizer)
         self._lock = threading.Lock()
         self._closed = threading.Event()
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        """Return the tokenizer's special tokens and the processor's media tokens."""
+        return self._special_tokens
+
+    def count_tokens(self, text: str) -> int:
+        """Return the number of tokens the tokenizer makes of ``text``."""
+        return len(self._tokenizer(text, add_special_tokens=False)['input_ids'])
 
     @property
     def model_id(self) -> str:
@@ -203,15 +232,18 @@ class TransformersBackend(Backend):
         start = time.monotonic()
         deadline = None if timeout_s is None else start + timeout_s
         if not self._lock.acquire(timeout=-1 if timeout_s is None else max(timeout_s, 0.0)):
-            raise BackendTimeout(f'timed out after {timeout_s:.3g} s waiting for the model')
+            raise BackendTimeout(f'timed out after {timeout_s:.3g} s waiting for the model '
+                                 '(a previous generation is still running)')
+        owner = {'caller': True}  # False once an abandoned generation thread owns the lock
         try:
             if self._closed.is_set():
                 raise BackendError('backend is closed')
             return self._generate(image, prompt, on_text, cancel, start, deadline,
                                   max_new_tokens or self._max_new_tokens,
-                                  self._reply_regex if regex is None else regex)
+                                  self._reply_regex if regex is None else regex, owner)
         finally:
-            self._lock.release()
+            if owner['caller']:
+                self._lock.release()
 
     def _inputs(self, image: np.ndarray, prompt: str):
         """Apply the chat template (a user turn: the image, then the prompt) and the processor."""
@@ -238,7 +270,8 @@ class TransformersBackend(Backend):
         processors.append(self._constraint.processor(regex, speculate=greedy))
         return {**self._generation_kwargs, 'logits_processor': LogitsProcessorList(processors)}
 
-    def _generate(self, image, prompt, on_text, cancel, start, deadline, max_new_tokens, regex):
+    def _generate(self, image, prompt, on_text, cancel, start, deadline, max_new_tokens, regex,
+                  owner):
         kwargs = self._generate_kwargs(regex)  # a bad regex is the caller's ValueError
         try:
             inputs = self._inputs(image, prompt)
@@ -255,6 +288,7 @@ class TransformersBackend(Backend):
         kwargs = {**kwargs, 'logits_processor': LogitsProcessorList(
             [logprobs, *(kwargs.get('logits_processor') or [])])}
         result = {}
+        handoff = threading.Lock()  # orders the worker's end against the caller giving up
 
         def work():
             try:
@@ -264,6 +298,11 @@ class TransformersBackend(Backend):
                         stopping_criteria=StoppingCriteriaList([check]), **kwargs)
             except Exception as exc:  # reported by the calling thread
                 result['error'] = exc
+            finally:
+                with handoff:
+                    result['ended'] = True
+                    if not owner['caller']:
+                        self._lock.release()
 
         worker = threading.Thread(target=work, name='trace-generate', daemon=True)
         worker.start()
@@ -278,7 +317,18 @@ class TransformersBackend(Backend):
                     if not worker.is_alive():
                         break
                     if deadline is not None and time.monotonic() > deadline:
-                        stop.set()  # a long first step: stop at the next token
+                        stop.set()  # a long step: stop at the next token
+                        if time.monotonic() > deadline + ABANDON_GRACE_S:
+                            with handoff:
+                                owner['caller'] = 'ended' in result
+                            if not owner['caller']:
+                                raise BackendTimeout(
+                                    f'generation timed out after {time.monotonic() - start:.3g} '
+                                    's inside one model step (a long prompt?); the model is '
+                                    'busy until that step ends',
+                                    Generation(''.join(deltas), len(deltas),
+                                               time.monotonic() - start, self._model_id,
+                                               'length'))
                     continue
                 if delta:
                     deltas.append(delta)
@@ -288,7 +338,8 @@ class TransformersBackend(Backend):
             abort.set()
             raise
         finally:
-            worker.join()
+            if owner['caller']:
+                worker.join()
         if 'error' in result:
             raise BackendError(f'generation failed: {result["error"]}') from result['error']
         output = result['output']

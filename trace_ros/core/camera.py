@@ -20,6 +20,33 @@ _NEWTON_ITERATIONS = 20
 _NEWTON_TOLERANCE = 1e-10  # on the step; quadratic convergence leaves ~1e-20
 
 
+# Plausible intrinsics of a rectilinear camera: a focal length (px) between 1 % of the image
+# size (a field of view near 180 deg) and 1000 times it (a telescope below 0.06 deg), the
+# principal point at most one image size outside the image, a skew below the focal length.
+MIN_FOCAL_FRACTION = 0.01
+MAX_FOCAL_FRACTION = 1000.0
+MAX_DISTORTION = 1e4
+MAX_IMAGE_SIDE = 1 << 16
+
+
+def _check_intrinsics(k: np.ndarray, width: int, height: int) -> None:
+    """Raise ValueError for intrinsics no real camera has (they break deprojection)."""
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE:
+        raise ValueError(f'image size {width}x{height} exceeds {MAX_IMAGE_SIDE} pixels a side')
+    for name, focal, size in (('fx', k[0, 0], width), ('fy', k[1, 1], height)):
+        if not MIN_FOCAL_FRACTION * size <= focal <= MAX_FOCAL_FRACTION * size:
+            raise ValueError(f'K has an implausible focal length {name}={focal:g} px for a '
+                             f'{width}x{height} image (expected {MIN_FOCAL_FRACTION:g} to '
+                             f'{MAX_FOCAL_FRACTION:g} times the image size): is the camera '
+                             'calibrated?')
+    for name, centre, size in (('cx', k[0, 2], width), ('cy', k[1, 2], height)):
+        if not -size <= centre <= 2 * size:
+            raise ValueError(f'K has its principal point {name}={centre:g} px far outside the '
+                             f'{width}x{height} image')
+    if abs(k[0, 1]) > k[0, 0]:
+        raise ValueError(f'K has an implausible skew {k[0, 1]:g} (fx={k[0, 0]:g})')
+
+
 def _points(array, columns: int, name: str) -> np.ndarray:
     """Return ``array`` as float64 (N, columns); a single point may be given flat."""
     out = np.asarray(array, dtype=np.float64)
@@ -62,9 +89,11 @@ class PinholeCamera:
                              f'fy={k[1, 1]}')
         if k[1, 0] != 0 or not np.array_equal(k[2], [0.0, 0.0, 1.0]):
             raise ValueError(f'K must be upper triangular with last row [0, 0, 1], got {k}')
+        _check_intrinsics(k, width, height)
         d = np.array(self.d, dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(d)):
-            raise ValueError(f'distortion coefficients must be finite, got {d}')
+        if not np.all(np.isfinite(d)) or np.any(np.abs(d) > MAX_DISTORTION):
+            raise ValueError(f'distortion coefficients must be finite and within '
+                             f'+-{MAX_DISTORTION:g}, got {d.tolist()}')
         model = self.distortion_model
         if model not in DISTORTION_MODELS:
             if model in ('', 'none') and not np.any(d):

@@ -43,6 +43,11 @@ class LatestFrame:
             self._slot = FrameSlot(self._seq, stamp, color, depth, camera_info)
             self._cond.notify_all()
 
+    def clear(self) -> None:
+        """Drop the newest frame (the sequence number keeps counting)."""
+        with self._cond:
+            self._slot = None
+
     def newest(self) -> Optional[FrameSlot]:
         """Return the newest frame, or None before the first."""
         with self._cond:
@@ -51,7 +56,8 @@ class LatestFrame:
     def wait_newer(self, seq: int, timeout_s: float) -> Optional[FrameSlot]:
         """Wait up to ``timeout_s`` for a frame with sequence > ``seq``; None on timeout."""
         with self._cond:
-            self._cond.wait_for(lambda: self._seq > seq, timeout=timeout_s)
-            if self._seq > seq:
+            self._cond.wait_for(lambda: self._slot is not None and self._slot.seq > seq,
+                                timeout=timeout_s)
+            if self._slot is not None and self._slot.seq > seq:
                 return self._slot
             return None

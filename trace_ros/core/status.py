@@ -18,7 +18,9 @@ class Status(enum.IntEnum):
     BACKEND_ERROR = 9
     BUSY = 10
     CANCELED = 11
-    NO_VALID_PLACEMENT = 12
+    BAD_INSTRUCTION = 12
+    FUTURE_FRAME = 13
+    NO_VALID_PLACEMENT = 14
 
 
 class PlacementError(Exception):

@@ -5,9 +5,10 @@ Only launch files import this module: it needs launch and launch_ros (a ROS 2 in
 them), which the rest of trace_ros never imports.
 """
 
-from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.actions import (DeclareLaunchArgument, EmitEvent, RegisterEventHandler,
+                            SetEnvironmentVariable)
 from launch.events import matches_action
-from launch.substitutions import PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
@@ -43,6 +44,19 @@ def trace_node_arguments(namespace_description: str) -> list:
          'Parameter YAML of trace_node.'),
         *_MODEL_ARGUMENTS,
     ]
+
+
+def fastdds_profile() -> list:
+    """
+    Return the action that makes every process of the launch load trace_ros's Fast DDS profile.
+
+    Put it before the nodes: camera publishers need it as much as trace_node (the shared-memory
+    segment that holds an image is the publisher's). A profile the user set is kept.
+    """
+    default = PathJoinSubstitution([FindPackageShare('trace_ros'), 'config',
+                                    'fastdds_profile.xml'])
+    return [SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
+        'FASTDDS_DEFAULT_PROFILES_FILE', default_value=default))]
 
 
 def declare_arguments(arguments: list) -> list:

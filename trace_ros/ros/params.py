@@ -42,6 +42,10 @@ class TraceNodeConfig:
     max_frame_age: float = 0.5
     frame_wait_timeout: float = 1.0
     instruction_queue_size: int = 4
+    max_instruction_chars: int = 1000
+    max_instruction_tokens: int = 256
+    max_future_stamp: float = 1.0
+    action_result_timeout: int = 300
     camera_reliability: str = 'best_effort'
     depth_window: int = 5
     resize_depth_to_color: bool = False
@@ -113,7 +117,16 @@ _DESCRIPTIONS = {
     'sync_queue_size': 'Messages kept per input while synchronizing.',
     'max_frame_age': 'Oldest frame (s, by stamp) an instruction may be answered on.',
     'frame_wait_timeout': 'Seconds an instruction waits for a frame newer than itself.',
-    'instruction_queue_size': 'Pending instructions kept; more are answered BUSY.',
+    'instruction_queue_size': 'Pending instructions kept; more are answered BUSY (action '
+                              'goals are rejected).',
+    'max_instruction_chars': 'Longest instruction (characters, checked on arrival); longer '
+                             'ones are answered BAD_INSTRUCTION.',
+    'max_instruction_tokens': 'Longest instruction in model tokens (checked before '
+                              'generation; bounds the prompt step): BAD_INSTRUCTION beyond.',
+    'max_future_stamp': 'Camera messages stamped more than this (s) ahead of the node clock '
+                        'are dropped; instructions get FUTURE_FRAME while only such arrive.',
+    'action_result_timeout': 'Seconds the find_placement action keeps a result for clients '
+                             'to fetch.',
     'camera_reliability': 'QoS reliability of the camera subscriptions.',
     'depth_window': 'Side (px) of the window whose median valid depth is used per point.',
     'resize_depth_to_color': 'Resize depth (nearest) to the colour size when they differ; '
@@ -145,6 +158,7 @@ _DESCRIPTIONS = {
 _FLOAT_RANGES = {
     'generation_timeout': (0.1, 3600.0), 'tf_timeout': (0.0, 10.0), 'sync_slop': (0.0, 1.0),
     'max_frame_age': (0.01, 3600.0), 'frame_wait_timeout': (0.0, 60.0),
+    'max_future_stamp': (0.0, 3600.0),
     'min_depth': (0.0, 100.0), 'max_depth': (0.01, 1000.0),
     'footprint_radius': (0.005, 1.0), 'support_tilt_limit': (0.0, 90.0),
     'obstacle_height': (0.001, 1.0), 'support_tolerance': (0.0005, 0.1),
@@ -154,6 +168,8 @@ _INT_RANGES = {
     'max_new_tokens': (1, 8192), 'torch_threads': (0, 256), 'openai_max_retries': (0, 10),
     'sync_queue_size': (1, 100), 'instruction_queue_size': (1, 1000), 'depth_window': (1, 51),
     'num_points': (0, 16),
+    'max_instruction_chars': (1, 100000), 'max_instruction_tokens': (1, 32768),
+    'action_result_timeout': (1, 86400),
 }
 
 

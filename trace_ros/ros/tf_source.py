@@ -39,9 +39,23 @@ class TransformSource:
         self._static_child = static_child
         self._static = static
         self._buffer = None
+        self._listener = None
         if use_tf2 and tf2_ros is not None:
             self._buffer = tf2_ros.Buffer()
             self._listener = tf2_ros.TransformListener(self._buffer, node)
+
+    @property
+    def subscriptions(self) -> list:
+        """Return the tf2 listener's /tf and /tf_static subscribers (none without tf2)."""
+        if self._listener is None:
+            return []
+        return [self._listener.tf_sub, self._listener.tf_static_sub]
+
+    def close(self) -> None:
+        """Destroy the tf2 listener's subscriptions (only where no executor waits on them)."""
+        if self._listener is not None:
+            self._listener.unregister()
+            self._listener = None
 
     @property
     def backend(self) -> str:

@@ -1,71 +1,56 @@
 """
 trace_node: RGB-D + instruction in, reasoning + 3D placement goals out.
 
-A lifecycle node. configure loads the model and creates the publishers and the
-FindPlacement action; activate subscribes to the camera and instruction topics and
-starts the worker that runs the model off the executor threads; cleanup frees the model.
+A lifecycle node. configure loads the model and creates the entities (publishers, camera
+and instruction subscriptions, the FindPlacement action) or keeps those of an earlier
+configure whose settings did not change; activate opens the gate of the inputs and starts
+the worker that runs the model off the executor threads; deactivate closes the gate,
+answers what is pending and forgets the camera frames; cleanup frees the model. Replaced
+entities, and all of them at shutdown, are destroyed by the executor at a safe point
+(SafeExecutor): never under a wait set of another thread.
 """
 
-import dataclasses
 import json
-import queue
 import sys
-import threading
 import time
-from typing import Callable, Optional
+from typing import Optional
 
 from geometry_msgs.msg import PoseArray, PoseStamped
 import numpy as np
 import rclpy
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.time import Time
+from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
-from trace_ros.action import FindPlacement
-from trace_ros.backends import BackendCanceled, BackendError, BackendTimeout, make_backend
-from trace_ros.core.annotate import annotate
+from trace_ros.backends import make_backend
 from trace_ros.core.answer_format import reply_regex
-from trace_ros.core.attention import attention_panel
-from trace_ros.core.camera import PinholeCamera
-from trace_ros.core.frames import FrameSlot, LatestFrame
+from trace_ros.core.frames import LatestFrame
+from trace_ros.core.instructions import check_instruction, decode_cdr_string
 from trace_ros.core.model_profiles import resolve_profile
-from trace_ros.core.pipeline import locate_placement, prepare_frame
-from trace_ros.core.refinement import ground_placement, support_params
 from trace_ros.core.status import PlacementError, Status
 from trace_ros.models import default_model_dir
 from trace_ros.msg import PlacementResult
 from trace_ros.ros import messages
+from trace_ros.ros.answer import Answerer
 from trace_ros.ros.camera_sync import CameraSync, stamp_seconds
-from trace_ros.ros.images import color_to_rgb, depth_to_array, ImageError, rgb_to_msg
+from trace_ros.ros.executor import destroy_later, SafeExecutor
 from trace_ros.ros.params import declare_parameters, read_config, TraceNodeConfig
+from trace_ros.ros.placement_action import PlacementAction
+from trace_ros.ros.requests import Request, RequestQueue
 from trace_ros.ros.spin import ignore_interrupts
 from trace_ros.ros.tf_source import static_transform_from_list, TransformSource
 from visualization_msgs.msg import MarkerArray
 
 LOG_THROTTLE_S = 5.0
-
-
-@dataclasses.dataclass
-class Request:
-    """One instruction waiting for (or being answered by) the worker."""
-
-    instruction: str
-    arrival_seq: int
-    arrival: float
-    explicit: Optional[tuple] = None
-    on_text: Optional[Callable[[str], None]] = None
-    cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    header: Optional[Header] = None
-    text: str = ''
-    result: Optional[PlacementResult] = None
-    attention_inputs: Optional[tuple] = None
-    num_points: int = 0  # 0: the num_points parameter
-    footprint_radius: float = 0.0  # 0: the footprint_radius parameter
+# Instructions and results are small: deep queues keep a burst from being dropped by DDS
+# before the node can answer each (BUSY when the request queue is full).
+INSTRUCTION_DEPTH = 1000
+RESULT_DEPTH = 100
+# Seconds deactivate waits for the canceled request in progress to end.
+STOP_JOIN_S = 5.0
 
 
 class TraceNode(LifecycleNode):
@@ -76,22 +61,23 @@ class TraceNode(LifecycleNode):
         declare_parameters(self)
         self.config: Optional[TraceNodeConfig] = None
         self._backend = None
-        self._profile = None
+        self._special_tokens = ()
         self._frames = LatestFrame()
-        self._requests: Optional[queue.Queue] = None
-        self._worker: Optional[threading.Thread] = None
+        self._queue: Optional[RequestQueue] = None
+        self._parts = {}  # name -> (settings key, entities, list them, destroy them)
         self._camera: Optional[CameraSync] = None
-        self._instruction_sub = None
         self._outputs = {}
-        self._action = None
+        self._action: Optional[PlacementAction] = None
+        self._tf: Optional[TransformSource] = None
+        self._future = (-np.inf, 0.0)  # when a future-stamped frame was dropped; how far ahead
+        self._answerer: Optional[Answerer] = None
         self._last_log = {}
-        self._attention_warned = False
         self._camera_group = MutuallyExclusiveCallbackGroup()
         self._request_group = ReentrantCallbackGroup()
+        self._action_group = ReentrantCallbackGroup()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
-        self._attention_warned = False
         try:
             self.config = config = read_config(self)
             static = static_transform_from_list(config.static_transform)
@@ -100,41 +86,25 @@ class TraceNode(LifecycleNode):
         except Exception as exc:  # bad parameters or a model that does not load
             self.get_logger().error(f'configure failed: {exc}')
             return TransitionCallbackReturn.FAILURE
-        self._tf = TransformSource(self, config.static_transform_parent,
-                                   config.static_transform_child, static, config.use_tf2)
-        self._outputs = {
-            'result': self.create_publisher(PlacementResult, 'placement_result', 10),
-            'goal': self.create_publisher(PoseStamped, 'placement_goal', 10),
-            'points': self.create_publisher(PoseArray, 'placement_points', 10),
-            'reasoning': self.create_publisher(String, 'reasoning', 10),
-            'markers': self.create_publisher(MarkerArray, 'placement_markers', 10),
-            'debug': self.create_publisher(Image, 'debug_image', 1),
-        }
-        if config.publish_attention:
-            self._outputs['attention'] = self.create_publisher(Image, 'attention_image', 1)
-        self._action = ActionServer(self, FindPlacement, 'find_placement',
-                                    execute_callback=self._execute_action,
-                                    goal_callback=lambda _: GoalResponse.ACCEPT,
-                                    cancel_callback=lambda _: CancelResponse.ACCEPT,
-                                    callback_group=self._request_group)
+        self._special_tokens = self._backend.special_tokens
+        try:
+            self._create_entities(config, static)
+        except Exception as exc:  # e.g. an invalid topic name in a remapping
+            self.get_logger().error(f'configure failed: {exc}')
+            self._release_model()
+            return TransitionCallbackReturn.FAILURE
+        self._answerer = Answerer(self, config, self._backend, self._tf, self._frames,
+                                  self._outputs, self._future_info, self._profile)
         self.get_logger().info(f'configured: model {self._backend.model_id} '
                                f'({config.backend}), profile {self._profile.name} ({why}), '
-                               f'transforms from {self._tf.backend}')
+                               f'transforms from {self._tf.backend}, '
+                               f'camera sync by {self._camera.implementation}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
-        config = self.config
-        self._requests = queue.Queue(maxsize=config.instruction_queue_size)
-        self._worker = threading.Thread(target=self._work, name='trace_worker', daemon=True)
-        self._worker.start()
-        self._camera = CameraSync(self, self._on_frame, slop=config.sync_slop,
-                                  queue_size=config.sync_queue_size,
-                                  reliability=config.camera_reliability,
-                                  use_message_filters=config.use_message_filters,
-                                  callback_group=self._camera_group)
-        self._instruction_sub = self.create_subscription(
-            String, 'instruction', self._on_instruction, 10,
-            callback_group=self._request_group)
+        self._forget_frames()
+        self._queue = RequestQueue(self.config.instruction_queue_size, self._process)
+        self._camera.enabled = True
         self.get_logger().info(f'active: camera sync by {self._camera.implementation}')
         return super().on_activate(state)
 
@@ -143,37 +113,96 @@ class TraceNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release()
+        self._release_model()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
         self._stop_inputs()
-        self._release()
+        self._release_model()
+        parts, self._parts = self._parts, {}
+        for _, part, entities, destroy in parts.values():
+            destroy_later(self, lambda p=part, d=destroy: d(p), entities(part))
         return TransitionCallbackReturn.SUCCESS
+
+    def _forget_frames(self) -> None:
+        """No frame received before this point is ever answered on."""
+        if self._camera is not None:
+            self._camera.reset()
+        self._frames.clear()
+        self._future = (-np.inf, 0.0)
 
     def _stop_inputs(self) -> None:
         if self._camera is not None:
-            self._camera.destroy()
-            self._camera = None
-        if self._instruction_sub is not None:
-            self.destroy_subscription(self._instruction_sub)
-            self._instruction_sub = None
-        if self._worker is not None:
-            requests, self._requests = self._requests, None  # new requests: 'not active'
-            requests.put(None)
-            self._worker.join(timeout=self.config.generation_timeout + 5.0)
-            self._worker = None
+            self._camera.enabled = False
+        queue, self._queue = self._queue, None  # new requests: 'not active'
+        if queue is not None:
+            for request in queue.stop(STOP_JOIN_S):
+                self._finish(request, self._failure(
+                    request, None, Status.BUSY, 'trace_node was deactivated before answering'))
+        self._forget_frames()
 
-    def _release(self) -> None:
-        if self._action is not None:
-            self._action.destroy()
-            self._action = None
-        for publisher in self._outputs.values():
-            self.destroy_publisher(publisher)
-        self._outputs = {}
+    def _release_model(self) -> None:
+        self._forget_frames()
         if self._backend is not None:
             self._backend.close()
             self._backend = None
+
+    # -- entities: kept from configure to shutdown, replaced when their settings change -----
+    def _part(self, name: str, key: tuple, create, entities=lambda part: [],
+              destroy=lambda part: None):
+        """Return entity group ``name``; a new ``key`` replaces it (destroyed at a safe point)."""
+        current = self._parts.get(name)
+        if current is not None and current[0] == key:
+            return current[1]
+        if current is not None:
+            destroy_later(self, lambda p=current[1], d=current[3]: d(p), current[2](current[1]))
+        part = create()
+        self._parts[name] = (key, part, entities, destroy)
+        return part
+
+    def _create_entities(self, config: TraceNodeConfig, static) -> None:
+        tf_key = (config.use_tf2, config.static_transform_parent, config.static_transform_child,
+                  tuple(config.static_transform))
+        self._tf = self._part('tf', tf_key, lambda: TransformSource(
+            self, config.static_transform_parent, config.static_transform_child, static,
+            config.use_tf2), lambda tf: tf.subscriptions, lambda tf: tf.close())
+        self._outputs = self._part('outputs', (config.publish_attention,),
+                                   lambda: self._create_publishers(config),
+                                   destroy=lambda pubs: [self.destroy_publisher(p)
+                                                         for p in pubs.values()])
+        self._action = self._part(
+            'action', (config.action_result_timeout,), lambda: PlacementAction(
+                self, 'find_placement', reserve=self._reserve, start=self._start,
+                callback_group=self._action_group, result_timeout=config.action_result_timeout),
+            lambda action: [action.server], lambda action: action.destroy())
+        camera_key = (config.camera_reliability, config.use_message_filters, config.sync_slop,
+                      config.sync_queue_size, config.max_future_stamp)
+        self._camera = self._part('camera', camera_key, lambda: CameraSync(
+            self, self._on_frame, slop=config.sync_slop, queue_size=config.sync_queue_size,
+            reliability=config.camera_reliability,
+            use_message_filters=config.use_message_filters, callback_group=self._camera_group,
+            max_future_s=config.max_future_stamp, on_future=self._on_future_frame),
+            lambda camera: camera.subscriptions, lambda camera: camera.destroy())
+        self._camera.enabled = False
+        self._part('instructions', (), lambda: self.create_subscription(
+            String, 'instruction', self._on_instruction,
+            QoSProfile(depth=INSTRUCTION_DEPTH, reliability=QoSReliabilityPolicy.RELIABLE),
+            callback_group=self._request_group, raw=True),
+            lambda sub: [sub], self.destroy_subscription)
+
+    def _create_publishers(self, config: TraceNodeConfig) -> dict:
+        results = QoSProfile(depth=RESULT_DEPTH)
+        outputs = {
+            'result': self.create_publisher(PlacementResult, 'placement_result', results),
+            'goal': self.create_publisher(PoseStamped, 'placement_goal', 10),
+            'points': self.create_publisher(PoseArray, 'placement_points', 10),
+            'reasoning': self.create_publisher(String, 'reasoning', results),
+            'markers': self.create_publisher(MarkerArray, 'placement_markers', 10),
+            'debug': self.create_publisher(Image, 'debug_image', 1),
+        }
+        if config.publish_attention:
+            outputs['attention'] = self.create_publisher(Image, 'attention_image', 1)
+        return outputs
 
     @staticmethod
     def _resolve_profile(config: TraceNodeConfig):
@@ -205,155 +234,68 @@ class TraceNode(LifecycleNode):
     def _on_frame(self, color, depth, info) -> None:
         self._frames.put(stamp_seconds(color.header), color, depth, info)
 
-    def _submit(self, request: Request) -> bool:
-        requests = self._requests
-        if requests is None:
-            self._finish(request, self._failure(request, None, Status.BUSY,
-                                                'trace_node is not active'))
-            return False
+    def _on_future_frame(self, ahead_s: float) -> None:
+        self._future = (time.monotonic(), ahead_s)
+
+    def _future_info(self):
+        seen, ahead = self._future
+        return time.monotonic() - seen, ahead
+
+    def _on_instruction(self, raw: bytes) -> None:
+        # Decoded here: rclpy's own conversion ends a string at its first NUL character.
+        text = decode_cdr_string(raw)
+        self._start(text if text is not None else deserialize_message(raw, String).data)
+
+    def _reserve(self) -> bool:
+        queue = self._queue
+        return queue is not None and queue.reserve()
+
+    def _start(self, instruction: str, explicit=None, on_text=None, on_done=None,
+               prepare=None, **options) -> Request:
+        """
+        Check, then queue an instruction; answer BAD_INSTRUCTION or BUSY at once.
+
+        ``options`` are Request fields (an action goal's num_points, footprint_radius).
+        """
+        reserved = prepare is not None  # action goals reserved their place when accepted
+        request = Request(instruction, self._frames.seq, time.monotonic(), explicit=explicit,
+                          on_text=on_text, on_done=on_done, **options)
+        queue, config = self._queue, self.config
         try:
-            requests.put_nowait(request)
-            return True
-        except queue.Full:
-            self._finish(request, self._failure(
-                request, None, Status.BUSY,
-                f'{self.config.instruction_queue_size} instructions are already queued'))
-            return False
-
-    def _new_request(self, instruction: str, **kwargs) -> Request:
-        return Request(instruction, self._frames.seq, time.monotonic(), **kwargs)
-
-    def _on_instruction(self, msg: String) -> None:
-        self._submit(self._new_request(msg.data))
-
-    def _execute_action(self, goal_handle):
-        goal = goal_handle.request
-        explicit = (goal.color, goal.depth, goal.camera_info) if goal.use_images else None
-        text = []
-
-        def feedback(delta: str) -> None:
-            text.append(delta)
-            goal_handle.publish_feedback(FindPlacement.Feedback(
-                text_delta=delta, text=''.join(text), num_tokens=len(text)))
-
-        request = self._new_request(goal.instruction, explicit=explicit, on_text=feedback,
-                                    num_points=goal.num_points,
-                                    footprint_radius=goal.footprint_radius)
-        if not self._submit(request):
-            goal_handle.abort()
-            return FindPlacement.Result(result=request.result)
-        while not request.done.wait(0.05):
-            if goal_handle.is_cancel_requested:
-                request.cancel.set()
-        if request.result.status == Status.CANCELED:
-            goal_handle.canceled()
-        elif request.result.status == Status.OK:
-            goal_handle.succeed()
-        else:
-            goal_handle.abort()
-        return FindPlacement.Result(result=request.result)
+            request.instruction = check_instruction(instruction, config.max_instruction_chars,
+                                                    self._special_tokens)
+        except PlacementError as err:
+            request.instruction = instruction[:config.max_instruction_chars]
+            if reserved and queue is not None:
+                queue.release()
+            self._finish(request, self._failure(request, None, err.status, err.message))
+            return request
+        if prepare is not None:
+            prepare(request)
+        if queue is None or not queue.submit(request, reserved=reserved):
+            why = ('trace_node is not active' if queue is None else
+                   f'{config.instruction_queue_size} instructions are already queued')
+            self._finish(request, self._failure(request, None, Status.BUSY, why))
+        return request
 
     # -- the worker --------------------------------------------------------------------------
-    def _work(self) -> None:
-        while True:
-            request = self._requests.get()
-            if request is None:
-                return
-            try:
-                result = self._answer(request)
-            except PlacementError as err:
-                result = self._failure(request, request.header, err.status, err.message)
-            except Exception as exc:  # never let the worker die on one request
-                result = self._failure(request, request.header, Status.BACKEND_ERROR,
-                                       f'unexpected error: {exc!r}')
-            self._finish(request, result)
-            if request.attention_inputs is not None:
-                self._publish_attention(request)
-
-    def _frame_for(self, request: Request) -> FrameSlot:
-        if request.explicit is not None:
-            color, depth, info = request.explicit
-            return FrameSlot(-1, stamp_seconds(color.header), color, depth, info)
-        slot = self._frames.wait_newer(request.arrival_seq, self.config.frame_wait_timeout)
-        if slot is None:
-            newest = self._frames.newest()
-            if newest is None:
-                raise PlacementError(Status.NO_FRAME, 'no synchronized colour + depth + '
-                                     'CameraInfo frame received yet (check the topics and '
-                                     'that their stamps agree within sync_slop)')
-            slot = newest
-        age = self.get_clock().now().nanoseconds * 1e-9 - slot.stamp
-        if age > self.config.max_frame_age:
-            raise PlacementError(Status.STALE_FRAME,
-                                 f'newest frame is {age:.2f} s old (max_frame_age '
-                                 f'{self.config.max_frame_age} s): is the camera running?')
-        return slot
-
-    def _answer(self, request: Request) -> PlacementResult:
-        config = self.config
-        slot = self._frame_for(request)
-        request.header = Header(stamp=slot.color.header.stamp,
-                                frame_id=slot.color.header.frame_id)
+    def _process(self, request: Request) -> None:
+        answerer = self._answerer
         try:
-            rgb = color_to_rgb(slot.color)
-            depth = depth_to_array(slot.depth)
-        except (ImageError, ValueError) as exc:
-            raise PlacementError(Status.BAD_IMAGE, str(exc)) from exc
-        info = slot.camera_info
-        try:
-            camera = PinholeCamera.from_camera_info(info.width, info.height, info.k, info.d,
-                                                    info.distortion_model)
-        except ValueError as exc:
-            raise PlacementError(Status.NO_CAMERA_INFO, f'unusable CameraInfo: {exc}') from exc
-        frame = prepare_frame(rgb, depth, camera, request.header.frame_id,
-                              resize_depth=config.resize_depth_to_color,
-                              min_depth=config.min_depth, max_depth=config.max_depth)
-        target_from_camera = self._tf.lookup(config.target_frame, frame.frame_id,
-                                             Time.from_msg(request.header.stamp),
-                                             config.tf_timeout)
-        num_points = request.num_points or config.num_points
-        prompt = self._profile.build_prompt(request.instruction, style=config.prompt_style,
-                                            num_points=num_points)
-        try:
-            generation = self._backend.generate(rgb, prompt, on_text=request.on_text,
-                                                cancel=request.cancel,
-                                                timeout_s=config.generation_timeout)
-        except (BackendTimeout, BackendCanceled) as exc:
-            request.text = exc.partial.text if exc.partial else ''
-            status = Status.MODEL_TIMEOUT if isinstance(exc, BackendTimeout) else Status.CANCELED
-            raise PlacementError(status, str(exc)) from exc
-        except BackendError as exc:
-            raise PlacementError(Status.BACKEND_ERROR, str(exc)) from exc
-        except ValueError as exc:
-            raise PlacementError(Status.BAD_IMAGE, str(exc)) from exc
-        request.text = generation.text
-        if generation.finish_reason == 'canceled':
-            raise PlacementError(Status.CANCELED, 'canceled by the client')
-        if config.publish_attention:
-            request.attention_inputs = (rgb, prompt)
-        result = messages.empty_result(request.header, request.instruction,
-                                       self._backend.model_id, Status.OK, '',
-                                       config.target_frame)
-        result.reasoning = generation.text
-        result.inference_time = messages.duration(generation.inference_s)
-        parsed = self._profile.parse(generation.text, (frame.camera.width, frame.camera.height))
-        placement = locate_placement(frame, generation.text, target_from_camera,
-                                     depth_window=config.depth_window, parsed=parsed,
-                                     max_points=num_points)
-        placement = ground_placement(frame, placement, target_from_camera,
-                                     support_params(config, request.footprint_radius),
-                                     generation.text, generation.token_logprobs)
-        messages.fill_placement(result, placement, config.target_frame)
-        if not placement.grounding.ok:
-            result.status, result.message = Status.NO_VALID_PLACEMENT, placement.grounding.message
-            self._log_throttled(Status.NO_VALID_PLACEMENT, f'NO_VALID_PLACEMENT: {result.message}')
-        self._publish_extras(request, result, placement, rgb)
-        return result
+            result = answerer.answer(request)
+        except PlacementError as err:
+            result = self._failure(request, request.header, err.status, err.message)
+        except Exception as exc:  # never let the worker die on one request
+            result = self._failure(request, request.header, Status.BACKEND_ERROR,
+                                   f'unexpected error: {exc!r}')
+        self._finish(request, result)
+        if request.attention_inputs is not None:
+            answerer.publish_attention(request)
 
     # -- outputs -----------------------------------------------------------------------------
     def _failure(self, request: Request, header: Optional[Header], status: Status,
                  message: str) -> PlacementResult:
-        self._log_throttled(status, f'{status.name}: {message}')
+        self.log_throttled(status, f'{status.name}: {message}')
         header = header or Header(stamp=self.get_clock().now().to_msg())
         result = messages.empty_result(header, request.instruction,
                                        self._backend.model_id if self._backend else '',
@@ -365,39 +307,15 @@ class TraceNode(LifecycleNode):
     def _finish(self, request: Request, result: PlacementResult) -> None:
         result.total_time = messages.duration(time.monotonic() - request.arrival)
         request.result = result
-        if 'result' in self._outputs:
-            self._outputs['result'].publish(result)
-            self._outputs['reasoning'].publish(String(data=result.reasoning))
+        outputs = self._outputs
+        if 'result' in outputs:
+            outputs['result'].publish(result)
+            outputs['reasoning'].publish(String(data=result.reasoning))
         request.done.set()
+        if request.on_done is not None:
+            request.on_done(request)
 
-    def _publish_extras(self, request, result, placement, rgb) -> None:
-        target_header = Header(stamp=result.header.stamp, frame_id=self.config.target_frame)
-        if result.status == Status.OK:
-            self._outputs['goal'].publish(result.goal)
-        self._outputs['points'].publish(messages.points_pose_array(placement, target_header))
-        self._outputs['markers'].publish(
-            messages.markers(placement, target_header, result.reasoning))
-        if self.config.publish_debug_image:
-            image = annotate(rgb, placement.pixels, valid=placement.grounding.valid,
-                             goal_pixel=placement.goal_pixel,
-                             text=f'{request.instruction}\n{result.reasoning}')
-            self._outputs['debug'].publish(rgb_to_msg(image, result.header))
-
-    def _publish_attention(self, request: Request) -> None:
-        rgb, prompt = request.attention_inputs
-        try:
-            maps = self._backend.attention_maps(rgb, prompt, text=request.text).maps
-        except Exception as exc:  # optional output: the answer is already out
-            if not self._attention_warned:
-                self._attention_warned = True
-                self.get_logger().warning(f'publish_attention: no attention image ({exc}); '
-                                          'answers go on without it')
-            return
-        if maps:  # an empty reply has none
-            self._outputs['attention'].publish(rgb_to_msg(attention_panel(rgb, maps),
-                                                          request.header))
-
-    def _log_throttled(self, status: Status, text: str) -> None:
+    def log_throttled(self, status: Status, text: str) -> None:
         now = time.monotonic()
         if now - self._last_log.get(status, -np.inf) >= LOG_THROTTLE_S:
             self._last_log[status] = now
@@ -414,7 +332,7 @@ def main(args=None):
     rclpy.init(args=args)
     argv = remove_ros_args(args if args is not None else sys.argv)[1:]
     node = TraceNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = SafeExecutor(num_threads=4)
     executor.add_node(node)
     try:
         if '--no-autostart' not in argv:

@@ -8,22 +8,26 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_demo_places_an_object_through_the_nodes(tmp_path, ros_domain_id):
-    # Scene 6 is the one of the demo's first eight that trace-tiny places correctly.
-    run = subprocess.run([sys.executable, '-m', 'trace_ros.demo', '--seed', '6', '--scenes', '1',
+def test_demo_runs_the_closed_loop_through_the_nodes(tmp_path, ros_domain_id):
+    # Scene 5: trace-tiny publishes a goal there (the executor then judges it); whether the
+    # placement succeeds is the model's score (its card), not this test's.
+    run = subprocess.run([sys.executable, '-m', 'trace_ros.demo', '--seed', '5', '--scenes', '1',
                           '--domain-id', str(ros_domain_id), '--out', str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert f'ROS_DOMAIN_ID {ros_domain_id}' in run.stdout
     assert 'reasoning of' in run.stdout and 'trace-tiny' in run.stdout
     assert 'Goal subtype' in run.stdout  # the model's chain of reasoning, as published
-    assert 'goal in world' in run.stdout
-    assert '1/1 placements succeeded' in run.stdout
-    assert (tmp_path / 'scene6.png').exists()
     (episode,) = json.loads((tmp_path / 'episodes.json').read_text())
-    assert episode['success'] and episode['status'] == 'OK'
-    assert episode['inference_s'] > 0 and episode['execution_s'] > 0
-    assert episode['loop_s'] >= episode['inference_s']
+    assert f'{int(episode["success"])}/1 placements succeeded' in run.stdout
+    assert (tmp_path / 'scene5.png').exists()
+    assert episode['inference_s'] > 0
+    if episode['status'] == 'OK':  # a goal went to the executor, which carried it out
+        assert 'goal in world' in run.stdout and episode['execution_s'] > 0
+        assert episode['loop_s'] >= episode['inference_s']
+        assert episode['success'] or episode['reason']
+    else:  # no goal: the node's status says why
+        assert not episode['success'] and episode['reason'].startswith(episode['status'])
 
 
 def test_closed_loop_benchmark_runs_a_hard_relation(tmp_path, ros_domain_id):

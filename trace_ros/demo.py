@@ -41,7 +41,13 @@ def print_episode(episode) -> None:
 
 
 def main(argv=None) -> int:
-    """Run the closed loop over a few seeded scenes; exit status 1 when nothing succeeded."""
+    """
+    Run the closed loop over a few seeded scenes and report each outcome.
+
+    Exit status 0 once every scene went through the loop: how many placements succeed is the
+    model's score (its card), not the demo's health. A loop that breaks (no task, no result
+    within the timeout) raises.
+    """
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--scenes', type=int, default=8, help='number of scenes')
     parser.add_argument('--seed', type=int, default=0, help='first scene seed')
@@ -79,7 +85,7 @@ def main(argv=None) -> int:
     (out / 'episodes.json').write_text(json.dumps([e.summary() for e in episodes], indent=2))
     successes = sum(e.success for e in episodes)
     print(f'\n{successes}/{len(episodes)} placements succeeded; annotated frames in {out}/')
-    return 0 if successes else 1
+    return 0
 
 
 if __name__ == '__main__':

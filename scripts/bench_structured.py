@@ -19,7 +19,7 @@ from trace_ros.backends import constrained, make_backend
 from trace_ros.core.answer_format import matches_grammar, reply_regex
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_questions
-from trace_train.evaluate import load_image
+from trace_train.eval.evaluate import load_image
 
 
 def record_processors() -> list:

@@ -17,7 +17,7 @@ import pathlib
 from typing import Dict, List, Optional
 
 import numpy as np
-from trace_ros.core.prompts import format_points
+from trace_ros.core.answer_format import format_points
 from trace_ros.core.where2place import load_questions
 from trace_ros.sim.scene import SceneConfig, TABLE_TOP_Z
 from trace_train import evaluate

@@ -20,7 +20,7 @@ import numpy as np
 from trace_ros.core.answer_format import format_points
 from trace_ros.core.where2place import load_questions
 from trace_ros.sim.scene import SceneConfig, TABLE_TOP_Z
-from trace_train import evaluate
+from trace_train.eval import evaluate
 
 BINS = {
     'pitch_deg': [20, 35, 50, 65, 80],

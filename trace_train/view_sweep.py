@@ -121,6 +121,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         metrics = None
     if metrics is not None:
         name = args.name or pathlib.Path(args.model or args.eval).name
+        if name in ('random', 'table_centre'):  # a folder named like a baseline
+            name = f'{name} (model)'
         results[name] = {'accuracy': metrics['accuracy'],
                          'parse_failure_rate': metrics['parse_failure_rate'],
                          'sweep': sweep(args.data, metrics['scores'])}

@@ -61,6 +61,16 @@ class Launch:
         self._log.close()
 
 
+def stop_cleanly(launch: Launch, client) -> None:
+    """Close the test's client, then Ctrl-C the launch: it must exit 0, every node cleanly."""
+    if client is not None:
+        client.close()
+    code = launch.interrupt()
+    log = launch.log()
+    assert code == 0, log
+    assert 'process has died' not in log and 'Traceback' not in log, log
+
+
 def lifecycle_state(client: Client, node: str) -> int:
     service = client.node.create_client(GetState, f'{node}/get_state')
     try:
@@ -122,12 +132,7 @@ def test_bringup_launch_activates_answers_and_stops_on_sigint(
         log = launch.log()
         assert 'transforms from tf2' in log and 'camera sync by message_filters' in log, log
     finally:
-        if client is not None:
-            client.close()
-        code = launch.interrupt()
-    log = launch.log()
-    assert code == 0, log
-    assert 'process has died' not in log and 'Traceback' not in log, log
+        stop_cleanly(launch, client)
 
 
 def test_sim_launch_runs_a_closed_loop_episode(ros_domain_id, tmp_path):
@@ -168,9 +173,4 @@ def test_sim_launch_runs_a_closed_loop_episode(ros_domain_id, tmp_path):
             verdict = f'no goal: {result.message}'
         print(f'sim.launch.py episode: "{instruction}" -> {verdict}')
     finally:
-        if client is not None:
-            client.close()
-        code = launch.interrupt()
-    log = launch.log()
-    assert code == 0, log
-    assert 'process has died' not in log and 'Traceback' not in log, log
+        stop_cleanly(launch, client)

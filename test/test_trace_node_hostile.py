@@ -25,7 +25,7 @@ def session(memorized_model_dir, module_ros_domain_id, tmp_path_factory):
     params = {'backend': 'transformers', 'model': str(memorized_model_dir),
               'target_frame': 'world', 'static_transform': WORLD_FROM_OPTICAL,
               'static_transform_parent': 'world', 'static_transform_child': OPTICAL_FRAME,
-              'max_new_tokens': 4000, 'generation_timeout': 5.0, 'max_frame_age': 1.0,
+              'max_new_tokens': 4000, 'generation_timeout': 20.0, 'max_frame_age': 1.0,
               'instruction_queue_size': QUEUE, 'max_instruction_tokens': 64}
     s = Session(module_ros_domain_id, params, str(tmp_path_factory.mktemp('logs')),
                 best_effort_camera=True)

@@ -63,7 +63,7 @@ def expected_points(camera):
     return np.array([expected_world_point(camera, x, y) for x, y in ANSWER_POINTS])
 
 
-def ask_fresh(session, text: str = GOOD, attempts: int = 3):
+def ask_fresh(session, text: str = GOOD, attempts: int = 3, match: bool = True):
     """
     Ask ``text``; ask again when the synthetic camera stalled under load (a stale frame).
 
@@ -71,11 +71,11 @@ def ask_fresh(session, text: str = GOOD, attempts: int = 3):
     test's own camera thread under CPU load is not the node's fault.
     """
     for _ in range(attempts - 1):
-        result = session.ask(text)
+        result = session.ask(text, match=match)
         if result.status != PlacementResult.STATUS_STALE_FRAME:
             return result
         time.sleep(0.5)
-    return session.ask(text)
+    return session.ask(text, match=match)
 
 
 def check_good(session, result):

@@ -70,7 +70,7 @@ def test_megabyte_instruction_is_refused_on_arrival(session):
     'put the mug\x1b on the free\x07 space',
 ])
 def test_special_tokens_and_control_characters_are_neutralized(session, instruction):
-    result = ask_fresh(session, instruction)
+    result = ask_fresh(session, instruction, match=False)  # the result echoes it sanitized
     assert result.instruction == GOOD
     check_good(session, result)
 

@@ -35,7 +35,8 @@ CAMERA_HEIGHT = 1.0
 # T_world_optical as [x, y, z, qx, qy, qz, qw]: optical z (forward) = -world z (down).
 WORLD_FROM_OPTICAL = [0.0, 0.0, CAMERA_HEIGHT, 1.0, 0.0, 0.0, 0.0]
 OPTICAL_FRAME = 'camera_color_optical_frame'
-# Deep enough for a burst of hundreds of instructions and their results.
+# Deep enough for a burst of hundreds of instructions, goals, cancels and their results
+# (reliable, volatile: also the services' default QoS but for the depth of 10).
 DEEP = QoSProfile(depth=1000)
 TRANSITIONS = {'configure': Transition.TRANSITION_CONFIGURE,
                'activate': Transition.TRANSITION_ACTIVATE,
@@ -182,7 +183,10 @@ class Session:
         self.results = self.client.collect(PlacementResult, 'placement_result', DEEP)
         self.goals = self.client.collect(PoseStamped, 'placement_goal')
         self.instructions = self.client.node.create_publisher(String, 'instruction', DEEP)
-        self.action = ActionClient(self.client.node, FindPlacement, 'find_placement')
+        self.action = ActionClient(self.client.node, FindPlacement, 'find_placement',
+                                   goal_service_qos_profile=DEEP,
+                                   cancel_service_qos_profile=DEEP,
+                                   result_service_qos_profile=DEEP)
         self._change_state = self.client.node.create_client(ChangeState,
                                                             'trace_node/change_state')
         assert self.client.wait_until(

@@ -189,6 +189,13 @@ class Session:
                                    result_service_qos_profile=DEEP)
         self._change_state = self.client.node.create_client(ChangeState,
                                                             'trace_node/change_state')
+        try:
+            self._wait_ready(log_dir, camera_running)
+        except BaseException:  # never leave a node or a publishing camera behind
+            self.close()
+            raise
+
+    def _wait_ready(self, log_dir: str, camera_running: bool) -> None:
         assert self.client.wait_until(
             lambda: self.client.node.count_subscribers('instruction') > 0, 60.0), \
             'trace_node did not come up: ' + (pathlib.Path(log_dir) / 'trace_node.log').read_text()

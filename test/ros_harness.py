@@ -44,6 +44,18 @@ TRANSITIONS = {'configure': Transition.TRANSITION_CONFIGURE,
                'cleanup': Transition.TRANSITION_CLEANUP}
 
 
+def camera_transform(stamp, x: float = WORLD_FROM_OPTICAL[0]):
+    """Return the synthetic camera's world -> optical TransformStamped, at world x ``x``."""
+    from geometry_msgs.msg import TransformStamped
+    msg = TransformStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id, msg.child_frame_id = 'world', OPTICAL_FRAME
+    _, y, z, qx, qy, qz, qw = WORLD_FROM_OPTICAL
+    t, r = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z, r.x, r.y, r.z, r.w = x, y, z, qx, qy, qz, qw
+    return msg
+
+
 def expected_world_point(camera: PinholeCamera, x_norm: float, y_norm: float) -> np.ndarray:
     """Where the synthetic table point under a normalized answer point is, in world."""
     uv = camera.normalized_to_pixels(np.array([[x_norm, y_norm]]))

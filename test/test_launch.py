@@ -14,14 +14,13 @@ import signal
 import subprocess
 import time
 
-from geometry_msgs.msg import PoseStamped, TransformStamped
+from geometry_msgs.msg import PoseStamped
 from lifecycle_msgs.msg import State
 from lifecycle_msgs.srv import GetState
 from memorized_model import GOOD
 import numpy as np
 import pytest
-from ros_harness import Client, expected_world_point, OPTICAL_FRAME, SyntheticCamera, \
-    WORLD_FROM_OPTICAL
+from ros_harness import camera_transform, Client, expected_world_point, SyntheticCamera
 from std_msgs.msg import String
 from test_trace_node import ANSWER_POINTS
 from trace_ros.msg import PlacementResult
@@ -87,13 +86,7 @@ def lifecycle_state(client: Client, node: str) -> int:
 def static_camera_transform(client: Client):
     """Broadcast world -> optical frame on /tf_static (the synthetic camera's pose)."""
     broadcaster = tf2_ros.StaticTransformBroadcaster(client.node)
-    msg = TransformStamped()
-    msg.header.stamp = client.node.get_clock().now().to_msg()
-    msg.header.frame_id, msg.child_frame_id = 'world', OPTICAL_FRAME
-    x, y, z, qx, qy, qz, qw = WORLD_FROM_OPTICAL
-    t, r = msg.transform.translation, msg.transform.rotation
-    t.x, t.y, t.z, r.x, r.y, r.z, r.w = x, y, z, qx, qy, qz, qw
-    broadcaster.sendTransform(msg)
+    broadcaster.sendTransform(camera_transform(client.node.get_clock().now().to_msg()))
     return broadcaster
 
 

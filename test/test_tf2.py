@@ -32,7 +32,8 @@ def moving(memorized_model_dir, module_ros_domain_id, tmp_path_factory):
     """trace_node without a static transform, a camera here, a TF broadcaster process."""
     log_dir = tmp_path_factory.mktemp('logs')
     params = node_params(memorized_model_dir, static_transform=[], static_transform_parent='',
-                         static_transform_child='', tf_timeout=0.3)
+                         static_transform_child='', tf_timeout=0.3,
+                         generation_timeout=20.0)  # transforms are tested, not timeouts
     t0 = time.time()
     log = open(log_dir / 'tf_broadcaster.log', 'w')
     broadcaster = subprocess.Popen([sys.executable, str(HERE / 'tf_broadcaster.py'), str(t0),

@@ -8,10 +8,9 @@ so the transform at any stamp is known exactly (linear, as tf2 interpolates).
 
 import sys
 
-from geometry_msgs.msg import TransformStamped
 import rclpy
 from rclpy.node import Node
-from ros_harness import OPTICAL_FRAME, WORLD_FROM_OPTICAL
+from ros_harness import camera_transform, WORLD_FROM_OPTICAL
 from tf2_ros import TransformBroadcaster
 
 
@@ -29,16 +28,8 @@ def main() -> None:
 
     def send():
         now = node.get_clock().now()
-        msg = TransformStamped()
-        msg.header.stamp = now.to_msg()
-        msg.header.frame_id = 'world'
-        msg.child_frame_id = OPTICAL_FRAME
-        x, y, z, qx, qy, qz, qw = WORLD_FROM_OPTICAL
-        msg.transform.translation.x = camera_x(now.nanoseconds * 1e-9, t0, velocity)
-        msg.transform.translation.y, msg.transform.translation.z = y, z
-        rotation = msg.transform.rotation
-        rotation.x, rotation.y, rotation.z, rotation.w = qx, qy, qz, qw
-        broadcaster.sendTransform(msg)
+        broadcaster.sendTransform(camera_transform(
+            now.to_msg(), camera_x(now.nanoseconds * 1e-9, t0, velocity)))
 
     node.create_timer(0.02, send)
     try:

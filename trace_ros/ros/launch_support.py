@@ -5,20 +5,15 @@ Only launch files import this module: it needs launch and launch_ros (a ROS 2 in
 them), which the rest of trace_ros never imports.
 """
 
-from launch.actions import (DeclareLaunchArgument, EmitEvent, RegisterEventHandler,
-                            SetEnvironmentVariable)
-from launch.events import matches_action
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-from lifecycle_msgs.msg import Transition
 
 _MODEL_ARGUMENTS = [
     ('backend', 'transformers', 'Model backend: transformers (in-process) or openai (server).'),
-    ('model', '', 'transformers: local model dir or hub id; empty = embedded trace-tiny.'),
+    ('model', '', 'transformers: local model dir or hub id; empty or trace-tiny = embedded.'),
     ('device', 'cpu', 'transformers: torch device (cpu, cuda, auto).'),
     ('openai_base_url', 'http://localhost:8000/v1', 'openai: server base URL.'),
     ('openai_model', '', 'openai: served model name (empty = first listed).'),
@@ -67,17 +62,21 @@ def declare_arguments(arguments: list) -> list:
 
 def trace_node_actions(config: dict, parameters=(), remappings=None) -> list:
     """
-    Return trace_node, started unconfigured, and the actions that configure then activate it.
+    Return the actions that start trace_node, which then configures and activates itself.
 
     ``config`` maps every argument of trace_node_arguments() to its LaunchConfiguration.
     The node runs in config['namespace'] and gets, in this order, config['params_file'], a
     dict of MODEL_PARAMETERS (strings, as trace_node declares them: ``openai_model:=7`` is
     the name '7'), then the caller's ``parameters`` (a list of dicts); ``remappings`` go to
-    the node as they are. Returns [node, handler, configure]: the handler that
-    activates the node once it is inactive is registered before the configure event is
-    emitted, so put the list in the LaunchDescription in this order.
+    the node as they are.
+
+    The node takes its own transitions (its autostart) rather than launch_ros's ChangeState
+    events: launch_ros sends one change_state request as soon as the service is listed, and
+    DDS can drop a request sent before the endpoints have matched; the node then stayed
+    unconfigured for good (seen on a loaded CI machine). It is still a LifecycleNode action,
+    so launch logs its transitions and event handlers can follow them.
     """
-    node = LifecycleNode(
+    return [LifecycleNode(
         package='trace_ros', executable='trace_node', name='trace_node',
         namespace=config['namespace'], output='screen',
         parameters=[config['params_file'],
@@ -85,12 +84,4 @@ def trace_node_actions(config: dict, parameters=(), remappings=None) -> list:
                      for name in MODEL_PARAMETERS},
                     *parameters],
         remappings=remappings,
-        arguments=['--no-autostart'],
-    )
-    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                            transition_id=Transition.TRANSITION_CONFIGURE))
-    activate = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=node, goal_state='inactive',
-        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return [node, activate, configure]
+    )]

@@ -78,7 +78,8 @@ _CHOICES = {
 
 _DESCRIPTIONS = {
     'backend': 'Model backend: "transformers" (in-process) or "openai" (HTTP server).',
-    'model': 'transformers: local model directory or hub id; empty = the embedded trace-tiny.',
+    'model': ('transformers: local model directory or hub id; empty or trace-tiny = the '
+              'embedded model.'),
     'device': 'transformers: torch device (cpu, cuda, auto).',
     'dtype': 'transformers: weight dtype (auto, float32, bfloat16, float16).',
     'torch_threads': 'transformers: CPU threads for torch (0 = torch default); fewer than '

@@ -31,7 +31,7 @@ from trace_ros.core.frames import LatestFrame
 from trace_ros.core.instructions import check_instruction, decode_cdr_string
 from trace_ros.core.model_profiles import resolve_profile
 from trace_ros.core.status import PlacementError, Status
-from trace_ros.models import default_model_dir
+from trace_ros.models import model_source
 from trace_ros.msg import PlacementResult
 from trace_ros.ros import messages
 from trace_ros.ros.answer import Answerer
@@ -209,7 +209,7 @@ class TraceNode(LifecycleNode):
         """Return (model profile, why) for the configured model (docs/MODELS.md)."""
         if config.backend == 'openai':
             return resolve_profile(config.model_profile, model_name=config.openai_model)
-        return resolve_profile(config.model_profile, config.model or default_model_dir())
+        return resolve_profile(config.model_profile, model_source(config.model))
 
     @staticmethod
     def _backend_params(config: TraceNodeConfig, profile=None) -> dict:
@@ -224,7 +224,7 @@ class TraceNode(LifecycleNode):
                     'max_new_tokens': config.max_new_tokens, 'extra_body': options,
                     'reply_regex': regex,
                     'structured_output_field': config.openai_structured_output_field}
-        return {'kind': 'transformers', 'model': config.model or default_model_dir(),
+        return {'kind': 'transformers', 'model': model_source(config.model),
                 'device': config.device, 'dtype': config.dtype,
                 'max_new_tokens': config.max_new_tokens, 'generation_kwargs': options,
                 'num_threads': config.torch_threads, 'reply_regex': regex,

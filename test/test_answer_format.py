@@ -140,10 +140,29 @@ def test_the_grammar_is_bounded_and_engine_portable():
     answer = fmt.format_points([(0.5, 0.5)] * 3)
     assert fmt.matches_grammar(answer, 'plain', max_points=3)
     assert not fmt.matches_grammar(fmt.format_points([(0.5, 0.5)] * 4), 'plain', max_points=3)
-    long_area = 'a' * (fmt.MAX_STEP_CHARS + 1)
+    long_area = 'a' * (fmt.MAX_STEP_CHARS[1] + 1)
     assert not fmt.matches_grammar(CANONICAL.replace('the free table surface', long_area))
+    assert not fmt.matches_grammar(CANONICAL.replace('the free table', 'the fr\u00e9e table'))
     with pytest.raises(ValueError):
         fmt.reply_regex('json')
+
+
+@pytest.mark.parametrize('limits', [fmt.MAX_STEP_CHARS, 7, (1, 2, 3)])
+@pytest.mark.parametrize('points, places', [(fmt.MAX_POINTS, fmt.POINT_DECIMALS), (3, 2)])
+def test_the_longest_reply_the_grammar_allows_is_reply_max_chars(limits, points, places):
+    reference, target, coordinates = (limits,) * 3 if isinstance(limits, int) else limits
+    longest = max((fmt.format_cor_answer(
+        fmt.GOAL_OBJECT_REFERENCE, 'r' * reference, 't' * target, [(1.0, 1.0)] * points,
+        coordinates='c' * coordinates, reference_point=(1.0, 1.0), decimals=places, **area)
+        for area in ({'target_centre': (1.0, 1.0)}, {'target_box': (1.0, 1.0, 1.0, 1.0)})),
+        key=len)
+    assert re.fullmatch(fmt.reply_regex('cor', points, places, limits), longest)
+    assert len(longest) == fmt.reply_max_chars('cor', points, places, limits)
+    for grown in (longest.replace('r,', 'rr,'), longest.replace('t,', 'tt,'),
+                  longest.replace('c.', 'cc.'), longest[:-1] + ', (1.0, 1.0)]'):
+        assert not re.fullmatch(fmt.reply_regex('cor', points, places, limits), grown)
+    plain = fmt.format_points([(1.0, 1.0)] * points, places)
+    assert len(plain) == fmt.reply_max_chars('plain', points, places)
 
 
 def test_prompts_and_chat_turns_are_unchanged():

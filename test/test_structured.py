@@ -10,15 +10,16 @@ from trace_ros.backends import BackendError, make_backend
 from trace_ros.backends.constrained import RegexConstraint
 from trace_ros.backends.openai_client import encode_image
 from trace_ros.backends.openai_server import ChatCompletionsHandler, OpenAIServer
-from trace_ros.core.answer_format import format_cor_answer, matches_grammar, reply_regex
+from trace_ros.core.answer_format import (format_cor_answer, matches_grammar, reply_max_chars,
+                                          reply_regex)
 from transformers import AutoTokenizer, Qwen2Tokenizer
 
 PROMPT = 'Place the red cup to the left of the plate.'
 PLAIN = reply_regex('plain', max_points=2)
 COR = reply_regex('cor', max_points=2, max_step_chars=24)
-# Every token carries at least one byte (special tokens are masked), so a reply of COR, at
-# most 4 bytes per step character, always ends within this many tokens.
-COR_BUDGET = 1000
+# Every token carries at least one byte (special tokens are masked) and COR is ASCII, so a
+# constrained reply ends within its longest match's length, plus the end token.
+COR_BUDGET = reply_max_chars('cor', max_points=2, max_step_chars=24) + 1
 REPLY = format_cor_answer('object reference', 'the red mug', 'left of it', [(0.31, 0.56)],
                           reference_point=(0.42, 0.55), target_box=(0.2, 0.5, 0.38, 0.62))
 

@@ -40,7 +40,10 @@ CENTRE_AT = ', ' + CENTRE_WORDS
 LOCATE_START, LOCATE_AT = 'The ', ' is at '
 IMAGE_TAG = '<image>\n'  # the image's place in a LLaVA-format human message
 MAX_POINTS = 16
-MAX_STEP_CHARS = 300
+# Longest texts the reply grammar lets steps 2, 3 and 4 write (reference, target area,
+# coordinates), printable ASCII; trace_train's writer stays under them (at most 47, 155 and
+# 57 characters in the randomized data). A bound on characters bounds the tokens.
+MAX_STEP_CHARS = (96, 200, 96)
 
 # Lenient patterns for reading any model's reply (trace_ros.core.parsing).
 _LENIENT_MARKER = r'(?<![a-z])answer[\s*_]*:'
@@ -302,30 +305,65 @@ def points_regex(max_points: int = MAX_POINTS, decimals: int = POINT_DECIMALS) -
     return f'\\[{point}{more}\\]'
 
 
+def _step_limits(max_step_chars) -> tuple:
+    limits = ((max_step_chars,) * 3 if isinstance(max_step_chars, int)
+              else tuple(max_step_chars))
+    if len(limits) != 3 or min(limits) < 1:
+        raise ValueError('max_step_chars: one limit >= 1, or one for each of steps 2, 3, 4')
+    return limits
+
+
 def reply_regex(style: str = 'cor', max_points: int = MAX_POINTS,
-                decimals: int = POINT_DECIMALS, max_step_chars: int = MAX_STEP_CHARS) -> str:
+                decimals: int = POINT_DECIMALS, max_step_chars=MAX_STEP_CHARS) -> str:
     """
     Return the regex (Python ``re`` and xgrammar syntax) of a whole reply in ``style``.
 
     'cor': the four steps and the answer line exactly as ``format_cor_answer`` writes them
     with a reference point and a target box or centre; 'plain': the point list alone.
-    Step texts are 1..``max_step_chars`` characters of one line; no lookarounds or
-    backreferences, so it compiles to a finite automaton for constrained decoding.
+    The texts of steps 2, 3 and 4 are 1..``max_step_chars`` (one limit, or one per step)
+    printable ASCII characters; no lookarounds or backreferences, so it compiles to a finite
+    automaton for constrained decoding. Its longest match is ``reply_max_chars(...)`` long.
     """
     answer = points_regex(max_points, decimals)
     if style == 'plain':
         return answer
     if style != 'cor':
         raise ValueError(f"unknown reply style {style!r}; expected 'cor' or 'plain'")
-    text = f'[^\\n]{{1,{max_step_chars}}}'
+    reference, target, coordinates = (f'[ -~]{{1,{limit}}}'
+                                      for limit in _step_limits(max_step_chars))
     point = _point_regex(decimals)
     box = _coordinate_regex(AREA_DECIMALS)
     subtypes = '|'.join(_literal(s) for s in GOAL_SUBTYPES)
-    steps = (f'({subtypes})', text + _literal(REFERENCE_AT) + point,
-             f'{text}(, x {box}-{box}, y {box}-{box}|{_literal(CENTRE_AT)}{point})', text)
+    steps = (f'({subtypes})', reference + _literal(REFERENCE_AT) + point,
+             f'{target}(, x {box}-{box}, y {box}-{box}|{_literal(CENTRE_AT)}{point})',
+             coordinates)
     lines = [f'{i}\\. {_literal(label)}: {step}\\.\\n'
              for i, (label, step) in enumerate(zip(STEP_LABELS, steps), 1)]
     return ''.join(lines) + _literal(ANSWER_MARKER) + ' ' + answer
+
+
+def reply_max_chars(style: str = 'cor', max_points: int = MAX_POINTS,
+                    decimals: int = POINT_DECIMALS, max_step_chars=MAX_STEP_CHARS) -> int:
+    """
+    Return the length of the longest reply ``reply_regex(...)`` matches.
+
+    Every character it allows is ASCII, and a token decodes to at least one byte, so a
+    constrained reply always ends within this many new tokens (plus the end token).
+    """
+    point = len(f'(0.{"0" * decimals}, 0.{"0" * decimals})')
+    answer = 2 + max_points * point + 2 * (max_points - 1)
+    if style == 'plain':
+        return answer
+    reply_regex(style, max_points, decimals, max_step_chars)  # validates the arguments
+    reference, target, coordinates = _step_limits(max_step_chars)
+    area = 2 + AREA_DECIMALS
+    target_end = max(len(f', x {"0" * area}-{"0" * area}, y {"0" * area}-{"0" * area}'),
+                     len(CENTRE_AT) + point)
+    texts = (max(map(len, GOAL_SUBTYPES)), reference + len(REFERENCE_AT) + point,
+             target + target_end, coordinates)
+    lines = sum(len(f'{i}. {label}: ') + text + 2
+                for i, (label, text) in enumerate(zip(STEP_LABELS, texts), 1))
+    return lines + len(ANSWER_MARKER) + 1 + answer
 
 
 @functools.lru_cache(maxsize=16)

@@ -150,7 +150,7 @@ class ClosedLoop:
     """
 
     def __init__(self, model: str = '', prompt_style: str = 'cor', domain_id: int = 0,
-                 rate: float = 2.0, shadows: bool = True, max_new_tokens: int = 320,
+                 rate: float = 2.0, shadows: bool = True, max_new_tokens: int = 800,
                  generation_timeout: float = 120.0, settle_time: float = 1.0,
                  torch_threads: int = 1, trace_params: Optional[dict] = None,
                  randomize_world: bool = False):

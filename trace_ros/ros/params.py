@@ -19,7 +19,7 @@ class TraceNodeConfig:
     device: str = 'cpu'
     dtype: str = 'auto'
     torch_threads: int = 0
-    max_new_tokens: int = 256
+    max_new_tokens: int = 800
     generation_timeout: float = 30.0
     generation_options: str = ''
     openai_base_url: str = 'http://localhost:8000/v1'
@@ -84,7 +84,8 @@ _DESCRIPTIONS = {
     'dtype': 'transformers: weight dtype (auto, float32, bfloat16, float16).',
     'torch_threads': 'transformers: CPU threads for torch (0 = torch default); fewer than '
                      'the cores leaves room for camera callbacks during generation.',
-    'max_new_tokens': 'Maximum generated tokens per answer.',
+    'max_new_tokens': 'Maximum generated tokens per answer; with structured_decoding at least '
+                      "the grammar's longest reply (790 for cor) so that every reply ends.",
     'generation_timeout': 'Seconds before a generation is abandoned (MODEL_TIMEOUT).',
     'generation_options': 'Extra generation settings as a JSON object: transformers '
                           'generate() kwargs (e.g. {"repetition_penalty": 1.1}) or extra '

@@ -26,7 +26,7 @@ from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 from trace_ros.backends import make_backend
-from trace_ros.core.answer_format import reply_regex
+from trace_ros.core.answer_format import reply_max_chars, reply_regex
 from trace_ros.core.frames import LatestFrame
 from trace_ros.core.instructions import check_instruction, decode_cdr_string
 from trace_ros.core.model_profiles import resolve_profile
@@ -87,6 +87,7 @@ class TraceNode(LifecycleNode):
             self.get_logger().error(f'configure failed: {exc}')
             return TransitionCallbackReturn.FAILURE
         self._special_tokens = self._backend.special_tokens
+        self._warn_if_replies_can_be_cut(config)
         try:
             self._create_entities(config, static)
         except Exception as exc:  # e.g. an invalid topic name in a remapping
@@ -210,6 +211,15 @@ class TraceNode(LifecycleNode):
         if config.backend == 'openai':
             return resolve_profile(config.model_profile, model_name=config.openai_model)
         return resolve_profile(config.model_profile, model_source(config.model))
+
+    def _warn_if_replies_can_be_cut(self, config: TraceNodeConfig) -> None:
+        if not (config.structured_decoding and self._profile.writes_trace_format):
+            return
+        longest = reply_max_chars(config.prompt_style) + 1  # the end token
+        if config.max_new_tokens < longest:
+            self.get_logger().warning(
+                f'max_new_tokens {config.max_new_tokens} < {longest}: a reply the grammar '
+                'allows can be cut at the limit, and a cut reply may not parse')
 
     @staticmethod
     def _backend_params(config: TraceNodeConfig, profile=None) -> dict:

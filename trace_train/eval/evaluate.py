@@ -208,7 +208,7 @@ def main(argv=None) -> Dict:
     parser.add_argument('--base-url', default='http://localhost:8000/v1', help='openai: URL')
     parser.add_argument('--device', default='auto')
     parser.add_argument('--prompt-style', choices=('cor', 'plain'), default='cor')
-    parser.add_argument('--max-new-tokens', type=int, default=256)
+    parser.add_argument('--max-new-tokens', type=int, default=800)
     parser.add_argument('--timeout', type=float, default=120.0, help='seconds per question')
     parser.add_argument('--limit', type=int, default=None, help='only the first N questions')
     parser.add_argument('--images', choices=IMAGE_MODES, default='real',

@@ -56,30 +56,27 @@ def node_module(executable: str) -> str:
     return modules[0]
 
 
+def config_classes(module_name: str) -> list:
+    """Return the config dataclasses the node of ``module_name`` passes to declare_parameters."""
+    module = importlib.import_module(module_name)
+    return [getattr(module, call.args[1].id)
+            for call in ast.walk(ast.parse(inspect.getsource(module)))
+            if isinstance(call, ast.Call)
+            and getattr(call.func, 'attr', getattr(call.func, 'id', '')) == 'declare_parameters']
+
+
 def declared_parameters(module_name: str) -> dict:
     """
     Return {name: type} of the parameters the node of ``module_name`` declares.
 
-    Read from the node's code: literal declare_parameter(name, default) calls, the table
-    it passes to declare(), and trace_ros.ros.params.declare_parameters (every
-    TraceNodeConfig field). rclpy declares use_sim_time on every node.
+    Every field of the config dataclasses it passes to declare_parameters(node, ConfigClass);
+    rclpy declares use_sim_time on every node.
     """
-    from trace_ros.ros.params import TraceNodeConfig
-    module = importlib.import_module(module_name)
     declared = {'use_sim_time': bool}
-    for call in ast.walk(ast.parse(inspect.getsource(module))):
-        if not isinstance(call, ast.Call):
-            continue
-        func = getattr(call.func, 'attr', getattr(call.func, 'id', ''))
-        if func == 'declare_parameter' and isinstance(call.args[0], ast.Constant):
-            declared[call.args[0].value] = type(ast.literal_eval(call.args[1]))
-        elif func == 'declare_parameters':
-            defaults = TraceNodeConfig()
-            declared.update({f.name: type(getattr(defaults, f.name))
-                             for f in dataclasses.fields(TraceNodeConfig)})
-        elif func == 'declare':
-            table = getattr(module, call.args[1].id)
-            declared.update({name: type(entry[0]) for name, entry in table.items()})
+    for config_cls in config_classes(module_name):
+        defaults = config_cls()
+        declared.update({f.name: type(getattr(defaults, f.name))
+                         for f in dataclasses.fields(config_cls)})
     assert len(declared) > 2, f'found no parameter declarations in {module_name}'
     return declared
 

@@ -11,11 +11,13 @@ gazebo.launch.py; it configures and activates itself (see trace_node_actions).
 
 from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration
-from trace_ros.ros.launch_support import (declare_arguments, fastdds_profile,
+from trace_ros.ros.launch_support import (declare_arguments, fastdds_profile, node_parameters,
                                           trace_node_actions, trace_node_arguments)
+from trace_ros.ros.parameters import launch_arguments
+from trace_ros.ros.params import TraceNodeConfig
 
 ARGUMENTS = trace_node_arguments('Namespace of the node and its relative topics.') + [
-    ('target_frame', 'base_link', 'Frame of the published placement goal.'),
+    *launch_arguments(TraceNodeConfig, ['target_frame']),
     ('color_topic', 'color/image_raw', 'Colour image (rgb8/bgr8).'),
     ('depth_topic', 'depth/image_raw', 'Depth registered to colour (16UC1 mm or 32FC1 m).'),
     ('camera_info_topic', 'color/camera_info', 'CameraInfo of the colour camera.'),
@@ -28,7 +30,7 @@ def generate_launch_description():
     config = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
     trace = trace_node_actions(
         config,
-        parameters=[{'target_frame': config['target_frame']},
+        parameters=[node_parameters(config, TraceNodeConfig, ['target_frame']),
                     {'use_sim_time': config['use_sim_time']}],
         remappings=[('color/image_raw', config['color_topic']),
                     ('depth/image_raw', config['depth_topic']),

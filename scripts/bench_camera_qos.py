@@ -69,12 +69,13 @@ def subscribe(args) -> None:
     from rclpy.executors import MultiThreadedExecutor
     from rclpy.lifecycle import LifecycleNode
     from trace_ros.ros.camera_sync import CameraSync
-    from trace_ros.ros.params import declare_parameters, read_config
+    from trace_ros.ros.parameters import declare_parameters, read_config
+    from trace_ros.ros.params import TraceNodeConfig
 
     rclpy.init(args=['--ros-args', '--params-file', args.params])
     node = LifecycleNode('trace_node')
-    declare_parameters(node)
-    config = read_config(node)
+    declare_parameters(node, TraceNodeConfig)
+    config = read_config(node, TraceNodeConfig)
     reliability = config.camera_reliability if args.qos == SHIPPED else args.qos
     frames = []
     if args.sub_depth:

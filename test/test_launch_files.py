@@ -3,7 +3,8 @@ The launch files, resolved with the real launch API (no process is started).
 
 Every argument is declared once with a description and a default and is used; every node
 runs an installed executable of this package with parameters that node declares (with the
-declared type); sim.launch.py wires its three nodes together. test_launch.py runs
+declared type); an argument named after a node's parameter has its default and description;
+sim.launch.py wires its three nodes together. test_launch.py runs
 bringup.launch.py and sim.launch.py for real; test_gazebo_launch.py checks the Gazebo side.
 """
 
@@ -56,32 +57,37 @@ def node_module(executable: str) -> str:
     return modules[0]
 
 
+def config_classes(module_name: str) -> list:
+    """Return the config dataclasses the node of ``module_name`` passes to declare_parameters."""
+    module = importlib.import_module(module_name)
+    return [getattr(module, call.args[1].id)
+            for call in ast.walk(ast.parse(inspect.getsource(module)))
+            if isinstance(call, ast.Call)
+            and getattr(call.func, 'attr', getattr(call.func, 'id', '')) == 'declare_parameters']
+
+
 def declared_parameters(module_name: str) -> dict:
     """
     Return {name: type} of the parameters the node of ``module_name`` declares.
 
-    Read from the node's code: literal declare_parameter(name, default) calls, the table
-    it passes to declare(), and trace_ros.ros.params.declare_parameters (every
-    TraceNodeConfig field). rclpy declares use_sim_time on every node.
+    Every field of the config dataclasses it passes to declare_parameters(node, ConfigClass);
+    rclpy declares use_sim_time on every node.
     """
-    from trace_ros.ros.params import TraceNodeConfig
-    module = importlib.import_module(module_name)
     declared = {'use_sim_time': bool}
-    for call in ast.walk(ast.parse(inspect.getsource(module))):
-        if not isinstance(call, ast.Call):
-            continue
-        func = getattr(call.func, 'attr', getattr(call.func, 'id', ''))
-        if func == 'declare_parameter' and isinstance(call.args[0], ast.Constant):
-            declared[call.args[0].value] = type(ast.literal_eval(call.args[1]))
-        elif func == 'declare_parameters':
-            defaults = TraceNodeConfig()
-            declared.update({f.name: type(getattr(defaults, f.name))
-                             for f in dataclasses.fields(TraceNodeConfig)})
-        elif func == 'declare':
-            table = getattr(module, call.args[1].id)
-            declared.update({name: type(entry[0]) for name, entry in table.items()})
+    for config_cls in config_classes(module_name):
+        defaults = config_cls()
+        declared.update({f.name: type(getattr(defaults, f.name))
+                         for f in dataclasses.fields(config_cls)})
     assert len(declared) > 2, f'found no parameter declarations in {module_name}'
     return declared
+
+
+def started_configs(name: str) -> list:
+    """Return the config dataclasses of the trace_ros nodes launch file ``name`` starts."""
+    description, context = resolved(name)
+    return [config_cls for node in description.entities if isinstance(node, Node)
+            and text(context, node.node_package) == 'trace_ros'
+            for config_cls in config_classes(node_module(text(context, node.node_executable)))]
 
 
 @pytest.mark.parametrize('name', LAUNCH_FILES)
@@ -118,6 +124,22 @@ def test_nodes_run_installed_executables_with_declared_parameters(name):
             if expected is float and isinstance(value, int) and not isinstance(value, bool):
                 continue  # rcl reads an integer literal as a double for a double parameter
             assert isinstance(value, expected), (executable, param, value, expected)
+
+
+@pytest.mark.parametrize('name', LAUNCH_FILES)
+def test_arguments_named_after_a_node_parameter_have_its_default_and_description(name):
+    from trace_ros.ros.parameters import descriptor, launch_string
+    configs = started_configs(name)
+    assert configs
+    checked = 0
+    for argument, default, description in launch_module(name).ARGUMENTS:
+        owners = [c for c in configs if argument in {f.name for f in dataclasses.fields(c)}]
+        for config_cls in owners:
+            assert default == launch_string(getattr(config_cls(), argument)), argument
+        if owners:
+            assert description in {descriptor(c, argument).description for c in owners}
+            checked += 1
+    assert checked >= 7, 'the model arguments at least are trace_node parameters'
 
 
 @pytest.mark.parametrize('seed, randomize', [('0', 'false'), ('7', 'true')])

@@ -86,7 +86,8 @@ def _described(text: str) -> dict:
 
 @pytest.mark.ros
 def test_param_describe_get_and_set_on_a_running_trace_node(ros_domain_id, tmp_path):
-    from trace_ros.ros.params import _descriptor
+    from trace_ros.ros.parameters import descriptor
+    from trace_ros.ros.params import TraceNodeConfig
     ros2 = _ros2()
     names = ['max_frame_age', 'max_new_tokens', 'camera_reliability']
     log_path = tmp_path / 'trace_node.log'
@@ -104,7 +105,7 @@ def test_param_describe_get_and_set_on_a_running_trace_node(ros_domain_id, tmp_p
         types = {'max_frame_age': 'double', 'max_new_tokens': 'integer',
                  'camera_reliability': 'string'}
         for name in names:
-            expected = _descriptor(name)
+            expected = descriptor(TraceNodeConfig, name)
             assert described[name]['Type'] == types[name]
             assert described[name]['Description'] == expected.description
             for ranges in (expected.floating_point_range, expected.integer_range):

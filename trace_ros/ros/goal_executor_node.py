@@ -12,10 +12,11 @@ import json
 import time
 
 from geometry_msgs.msg import PoseStamped
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import String
+from trace_ros.ros.parameters import declare_parameters, read_config
+from trace_ros.ros.sim_params import GoalExecutorConfig
 from trace_ros.ros.spin import spin_node
 from trace_ros.sim.executor import PlacementExecutor
 from trace_ros.sim.scene import generate_scene
@@ -29,14 +30,9 @@ class GoalExecutorNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__('trace_goal_executor', **kwargs)
-        self.world_frame = self.declare_parameter(
-            'world_frame', 'world',
-            ParameterDescriptor(description='Frame placement goals must be given in.')).value
-        self.settle_time = self.declare_parameter(
-            'settle_time', 1.0, ParameterDescriptor(
-                description='Simulated seconds of physics after the release (s).',
-                floating_point_range=[FloatingPointRange(from_value=0.1, to_value=10.0)])
-        ).value
+        declare_parameters(self, GoalExecutorConfig)
+        config = read_config(self, GoalExecutorConfig)
+        self.world_frame, self.settle_time = config.world_frame, config.settle_time
         self.task = None
         self.placer = None
         self._outcomes = self.create_publisher(String, 'placement_outcome', 10)

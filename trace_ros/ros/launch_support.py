@@ -10,19 +10,14 @@ from launch.substitutions import EnvironmentVariable, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+from trace_ros.ros.parameters import launch_arguments, parameter_type
+from trace_ros.ros.params import TraceNodeConfig
 
-_MODEL_ARGUMENTS = [
-    ('backend', 'transformers', 'Model backend: transformers (in-process) or openai (server).'),
-    ('model', '', 'transformers: local model dir or hub id; empty or trace-tiny = embedded.'),
-    ('device', 'cpu', 'transformers: torch device (cpu, cuda, auto).'),
-    ('openai_base_url', 'http://localhost:8000/v1', 'openai: server base URL.'),
-    ('openai_model', '', 'openai: served model name (empty = first listed).'),
-    ('prompt_style', 'cor', 'cor (TRACE reasoning) or plain (points only).'),
-    ('model_profile', 'auto', 'Model family (docs/MODELS.md); auto detects it.'),
-]
-# trace_node's model and prompt parameters: each is the launch argument of the same name,
-# passed to the node after params_file, so that it wins over the file.
-MODEL_PARAMETERS = tuple(name for name, _, _ in _MODEL_ARGUMENTS)
+# trace_node's model and prompt parameters: each is also the launch argument of the same
+# name (default and description from TraceNodeConfig), passed to the node after params_file,
+# so that it wins over the file.
+MODEL_PARAMETERS = ('backend', 'model', 'device', 'openai_base_url', 'openai_model',
+                    'prompt_style', 'model_profile')
 
 
 def trace_node_arguments(namespace_description: str) -> list:
@@ -37,7 +32,7 @@ def trace_node_arguments(namespace_description: str) -> list:
         ('params_file',
          PathJoinSubstitution([FindPackageShare('trace_ros'), 'config', 'trace.yaml']),
          'Parameter YAML of trace_node.'),
-        *_MODEL_ARGUMENTS,
+        *launch_arguments(TraceNodeConfig, MODEL_PARAMETERS),
     ]
 
 
@@ -60,15 +55,26 @@ def declare_arguments(arguments: list) -> list:
             for name, default, description in arguments]
 
 
+def node_parameters(config: dict, config_cls, names) -> dict:
+    """
+    Return {name: the launch argument ``name`` as the type ``config_cls`` declares}.
+
+    For the node parameters ``names`` that are launch arguments (see
+    trace_ros.ros.parameters.launch_arguments): ``config`` maps them to LaunchConfigurations.
+    """
+    return {name: ParameterValue(config[name], value_type=parameter_type(config_cls, name))
+            for name in names}
+
+
 def trace_node_actions(config: dict, parameters=(), remappings=None) -> list:
     """
     Return the actions that start trace_node, which then configures and activates itself.
 
     ``config`` maps every argument of trace_node_arguments() to its LaunchConfiguration.
     The node runs in config['namespace'] and gets, in this order, config['params_file'], a
-    dict of MODEL_PARAMETERS (strings, as trace_node declares them: ``openai_model:=7`` is
-    the name '7'), then the caller's ``parameters`` (a list of dicts); ``remappings`` go to
-    the node as they are.
+    dict of MODEL_PARAMETERS (typed as trace_node declares them, all strings:
+    ``openai_model:=7`` is the name '7'), then the caller's ``parameters`` (a list of dicts);
+    ``remappings`` go to the node as they are.
 
     The node takes its own transitions (its autostart) rather than launch_ros's ChangeState
     events: launch_ros sends one change_state request as soon as the service is listed, and
@@ -80,8 +86,7 @@ def trace_node_actions(config: dict, parameters=(), remappings=None) -> list:
         package='trace_ros', executable='trace_node', name='trace_node',
         namespace=config['namespace'], output='screen',
         parameters=[config['params_file'],
-                    {name: ParameterValue(config[name], value_type=str)
-                     for name in MODEL_PARAMETERS},
+                    node_parameters(config, TraceNodeConfig, MODEL_PARAMETERS),
                     *parameters],
         remappings=remappings,
     )]

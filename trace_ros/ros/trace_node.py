@@ -37,7 +37,8 @@ from trace_ros.ros import messages
 from trace_ros.ros.answer import Answerer
 from trace_ros.ros.camera_sync import CameraSync, stamp_seconds
 from trace_ros.ros.executor import destroy_later, SafeExecutor
-from trace_ros.ros.params import declare_parameters, read_config, TraceNodeConfig
+from trace_ros.ros.parameters import declare_parameters, read_config
+from trace_ros.ros.params import TraceNodeConfig
 from trace_ros.ros.placement_action import PlacementAction
 from trace_ros.ros.requests import Request, RequestQueue
 from trace_ros.ros.spin import ignore_interrupts
@@ -58,7 +59,7 @@ class TraceNode(LifecycleNode):
 
     def __init__(self, **kwargs):
         super().__init__('trace_node', **kwargs)
-        declare_parameters(self)
+        declare_parameters(self, TraceNodeConfig)
         self.config: Optional[TraceNodeConfig] = None
         self._backend = None
         self._special_tokens = ()
@@ -79,7 +80,7 @@ class TraceNode(LifecycleNode):
     # -- lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
         try:
-            self.config = config = read_config(self)
+            self.config = config = read_config(self, TraceNodeConfig)
             static = static_transform_from_list(config.static_transform)
             self._profile, why = self._resolve_profile(config)
             self._backend = make_backend(**self._backend_params(config, self._profile))

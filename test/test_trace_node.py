@@ -69,8 +69,13 @@ def ask_fresh(session, text: str = GOOD, attempts: int = 3, match: bool = True):
     Ask ``text``; ask again when the synthetic camera stalled under load (a stale frame).
 
     Staleness itself is tested with old stamps (the bad-input test); here a stall of the
-    test's own camera thread under CPU load is not the node's fault.
+    test's own camera thread under CPU load is not the node's fault. The camera starts
+    paused for the first test (no frame yet); a test run alone with -k starts it here.
     """
+    if session.camera.paused:
+        published = session.camera.published
+        session.camera.paused = False
+        assert session.client.wait_until(lambda: session.camera.published >= published + 3, 10.0)
     for _ in range(attempts - 1):
         result = session.ask(text, match=match)
         if result.status != PlacementResult.STATUS_STALE_FRAME:

@@ -1,6 +1,7 @@
 """Physically grounded placement on synthetic tabletop depth: per-point verdicts and the goal."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -8,8 +9,8 @@ from tabletop_depth import CAMERA, render, reply, WORLD_FROM_OPTICAL
 from trace_ros.core.depth import depth_to_metres
 from trace_ros.core.pipeline import locate_placement, prepare_frame
 from trace_ros.core.refinement import ground_placement, support_params
-from trace_ros.core.support import (assess_point, Reason, scene_support_height,
-                                    SupportParams)
+from trace_ros.core.support import (assess_point, assess_points, Reason,
+                                    scene_support_height, SupportParams)
 from trace_ros.core.transforms import quat_to_matrix
 
 BOX = (-0.1, 0.1, -0.1, 0.1, 0.1)  # 20 x 20 cm, 10 cm tall, its +x face towards the camera
@@ -192,6 +193,39 @@ def test_support_params_from_node_parameters():
 def test_assess_point_without_depth_is_no_depth(boxes):
     verdict = assess_point(boxes.depth_m, CAMERA, WORLD_FROM_OPTICAL, [np.nan] * 3, PARAMS)
     assert verdict.reason == Reason.NO_DEPTH and not verdict.valid
+
+
+@pytest.mark.parametrize('noisy', [False, True])
+def test_batched_verdicts_equal_one_point_verdicts(noisy):
+    rng = np.random.default_rng(7)
+    depth = render([BOX, SMALL])
+    hole = CAMERA.project(WORLD_FROM_OPTICAL.inverse().apply(np.array([[0.3, -0.35, 0.0]])))[0]
+    depth[int(hole[1]) - 30:int(hole[1]) + 30, int(hole[0]) - 30:int(hole[0]) + 30] = np.nan
+    if noisy:  # 16UC1 millimetres, 1 mm noise, 5 % holes
+        depth = np.round((depth + rng.normal(0.0, 0.001, depth.shape)) * 1000.0) / 1000.0
+        depth[rng.random(depth.shape) < 0.05] = np.nan
+    depth = depth.astype(np.float32)
+    world = [(0.0, 0.0, 0.1), (0.25, 0.0, 0.0), (0.12, 0.0, 0.0), (0.1, 0.0, 0.05),
+             (-2.0, 0.3, -0.75), (0.0, 0.59, 0.0), (0.09, 0.0, 0.1), (-0.28, 0.22, 0.06),
+             (0.3, -0.35, 0.0)]
+    world += [(x, y, 0.0) for x, y in rng.uniform((-0.5, -0.6), (0.5, 0.6), (40, 2))]
+    optical = WORLD_FROM_OPTICAL.inverse().apply(np.array(world))
+    optical = np.vstack([optical, [np.nan, 0.0, 1.0], [0.0, 0.0, -1.0]])  # no depth
+    scene = scene_support_height(depth, CAMERA, WORLD_FROM_OPTICAL)
+    batched = assess_points(depth, CAMERA, WORLD_FROM_OPTICAL, optical, PARAMS, scene)
+    assert len(batched) == len(optical)
+    reasons = set()
+    for point, together in zip(optical, batched):
+        alone = assess_point(depth, CAMERA, WORLD_FROM_OPTICAL, point, PARAMS, scene)
+        assert together.reason == alone.reason, (point, together.detail, alone.detail)
+        reasons.add(alone.reason)
+        # The wording must agree; its numbers are compared as floats below.
+        assert re.sub(r'[\d.]+', '#', together.detail) == re.sub(r'[\d.]+', '#', alone.detail)
+        np.testing.assert_allclose(together.normal, alone.normal, atol=1e-9)
+        np.testing.assert_allclose(
+            [together.tilt_deg, together.clearance, together.support_fraction],
+            [alone.tilt_deg, alone.clearance, alone.support_fraction], rtol=0, atol=1e-6)
+    assert reasons == set(Reason) - {Reason.NOT_CHECKED}, reasons
 
 
 def test_max_points_keeps_the_first(boxes):

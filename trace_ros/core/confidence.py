@@ -42,12 +42,14 @@ def point_confidences(text: str, parsed: ParsedAnswer,
     """
     points = np.asarray(parsed.points, dtype=np.float64).reshape(-1, 2)
     out = np.full(len(points), np.nan)
-    if not token_logprobs or ''.join(t for t, _ in token_logprobs) != text:
+    if not token_logprobs:
         return out
-    lengths = np.array([len(t) for t, _ in token_logprobs])
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    logprobs = np.array([float(lp) for _, lp in token_logprobs])
+    texts, values = zip(*token_logprobs)
+    if ''.join(texts) != text:
+        return out
+    ends = np.cumsum([len(t) for t in texts])
+    starts = np.concatenate([[0], ends[:-1]])
+    logprobs = np.array(values, dtype=np.float64)
     spans = _coordinate_spans(text, parsed)
     if len(spans) != len(points):  # some tuples were rejected: match by value
         by_value = []
@@ -55,13 +57,21 @@ def point_confidences(text: str, parsed: ParsedAnswer,
             match = next((s for s in spans if np.allclose(s[0], point, atol=1e-9)), None)
             by_value.append(match)
         spans = by_value
-    for i, span in enumerate(spans):
-        if span is None:
-            continue
+    found = [i for i, span in enumerate(spans) if span is not None]
+    if not found:
+        return out
+    digits = np.array([spans[i][1] for i in found], dtype=np.intp)  # (F, 2, 2): begin, stop
+    # The tokens overlapping [begin, stop) of each number: first[i] <= token < last[i].
+    first = np.searchsorted(ends, digits[:, :, 0], side='right').tolist()
+    last = np.searchsorted(starts, digits[:, :, 1], side='left').tolist()
+    clipped = np.minimum(logprobs, 0.0)
+    unknown = np.concatenate([[0], np.cumsum(~np.isfinite(logprobs))]).tolist()
+    for i, (x_first, y_first), (x_last, y_last) in zip(found, first, last):
+        ranges = [(a, b) for a, b in ((x_first, x_last), (y_first, y_last)) if b > a]
+        if not ranges or any(unknown[b] > unknown[a] for a, b in ranges):
+            continue  # no token, or one without a finite log-probability
         chosen = np.zeros(len(logprobs), dtype=bool)
-        for begin, stop in span[1]:
-            chosen |= (starts < stop) & (ends > begin)
-        values = logprobs[chosen]
-        if len(values) and np.all(np.isfinite(values)):
-            out[i] = float(np.exp(np.mean(np.minimum(values, 0.0))))
+        for a, b in ranges:
+            chosen[a:b] = True
+        out[i] = float(np.exp(clipped[chosen].mean()))
     return out

@@ -19,8 +19,8 @@ import numpy as np
 from trace_ros.core.confidence import point_confidences, TokenLogprobs
 from trace_ros.core.pipeline import Placement, RgbdFrame
 from trace_ros.core.placement import orientation_from_normal
-from trace_ros.core.support import (assess_point, PointSupport, Reason, scene_support_height,
-                                    SupportParams)
+from trace_ros.core.support import (assess_point, assess_points, PointSupport, Reason,
+                                    scene_support_height, SupportParams)
 from trace_ros.core.transforms import RigidTransform
 
 
@@ -128,9 +128,11 @@ def ground_placement(frame: RgbdFrame, placement: Placement,
         return dataclasses.replace(placement, grounding=grounding)
     depth, camera = frame.depth_m, frame.camera
     scene = scene_support_height(depth, camera, target_from_camera)
-    verdicts = [assess_point(depth, camera, target_from_camera, p, params, scene) if ok
+    judged = iter(assess_points(depth, camera, target_from_camera,
+                                placement.points_camera[has_depth], params, scene))
+    verdicts = [next(judged) if ok
                 else PointSupport(Reason.NO_DEPTH, 'no valid depth around the point')
-                for p, ok in zip(placement.points_camera, has_depth)]
+                for ok in has_depth]
     valid = np.array([v.valid for v in verdicts], dtype=bool)
     in_goal = np.zeros(len(verdicts), dtype=bool)
     if not valid.any():
@@ -140,22 +142,22 @@ def ground_placement(frame: RgbdFrame, placement: Placement,
     indices = np.flatnonzero(valid)
     positions = placement.points_target[indices]
     weights = np.where(np.isfinite(confidence[indices]), confidence[indices], 1.0)
+    clearance = np.array([verdicts[i].clearance for i in indices])
     groups = _clusters(positions, 4.0 * params.footprint_radius, params.obstacle_height)
-    best = max(groups, key=lambda g: (weights[g].sum(), len(g),
-                                      np.mean([verdicts[indices[i]].clearance for i in g])))
+    best = max(groups, key=lambda g: (weights[g].sum(), len(g), clearance[g].mean()))
     members = indices[best]
     in_goal[members] = True
     median = np.median(placement.points_target[members], axis=0)
     nearest = members[int(np.argmin(np.linalg.norm(
         placement.points_target[members] - median, axis=1)))]
     position, normal = placement.points_target[nearest], verdicts[nearest].normal
+    camera_from_target = target_from_camera.inverse()
     if len(members) > 1:
-        camera_from_target = target_from_camera.inverse()
         check = assess_point(depth, camera, target_from_camera,
-                             camera_from_target.apply(median[None, :])[0], params, scene)
+                             camera_from_target.apply(median), params, scene)
         if check.valid:
             position, normal = median, check.normal
-    goal_pixel = camera.project(target_from_camera.inverse().apply(position[None, :]))[0]
+    goal_pixel = camera.project(camera_from_target.apply(position[None, :]))[0]
     grounding = _grounding(placement, verdicts, confidence, in_goal, True)
     return dataclasses.replace(placement, position=position,
                                orientation=orientation_from_normal(normal),

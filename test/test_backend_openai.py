@@ -2,6 +2,7 @@
 
 import base64
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -12,7 +13,7 @@ import threading
 import time
 
 import pytest
-from tiny_model import noise_image, tiny_model_dir
+from tiny_model import eos_token_id, noise_image, tiny_model_dir
 from trace_ros.backends import BackendError, BackendTimeout, make_backend
 from trace_ros.backends.openai_server import ChatCompletionsHandler, OpenAIServer
 
@@ -213,3 +214,30 @@ def test_token_log_probs_come_through_the_server(local, client_for, stream):
         [lp for _, lp in expected], abs=1e-5)
     assert client_for(stream=stream, logprobs=False).generate(
         noise_image(), PROMPT).token_logprobs is None
+
+
+@pytest.fixture(scope='module')
+def quick_to_end():
+    """Load the tiny model biased to end at once: only min_tokens or ignore_eos go on."""
+    with make_backend('transformers', model=str(tiny_model_dir()), max_new_tokens=24,
+                      generation_kwargs={'sequence_bias': [[[eos_token_id()], 100.0]]}) as loaded:
+        yield loaded
+
+
+@pytest.mark.parametrize('stream', [True, False])
+def test_min_tokens_and_ignore_eos_fix_the_reply_length(quick_to_end, client_for, stream):
+    with serving(quick_to_end) as served:
+        client = functools.partial(client_for, base_url=served.url, stream=stream)
+        assert client().generate(noise_image(), PROMPT).num_tokens == 1  # the end token
+        generation = client().generate(noise_image(), PROMPT, min_new_tokens=10)
+        assert generation.num_tokens == 11 and generation.finish_reason == 'stop'  # + the end
+        generation = client(extra_body={'ignore_eos': True}).generate(noise_image(), PROMPT,
+                                                                      max_new_tokens=12)
+        assert generation.num_tokens == 12 and generation.finish_reason == 'length'
+        for kwargs, error in (({'min_new_tokens': 4, 'regex': 'a+'}, 'regex'),
+                              ({'min_new_tokens': 30}, 'over max_tokens 24')):
+            with pytest.raises(BackendError, match=f'HTTP 400.*{error}'):
+                client().generate(noise_image(), PROMPT, **kwargs)
+        with pytest.raises(BackendError, match='HTTP 400.*ignore_eos needs max_tokens'):
+            client(max_new_tokens=None, extra_body={'ignore_eos': True}).generate(
+                noise_image(), PROMPT)

@@ -13,7 +13,6 @@ a goal from it.
 """
 
 import os
-import pathlib
 import socket
 import subprocess
 import time
@@ -28,22 +27,6 @@ if not VLLM_PYTHON:
                 allow_module_level=True)
 
 
-def hub_layout_tiny_llava(out: pathlib.Path) -> pathlib.Path:
-    """Build a tiny LLaVA (decoder head size 64) and save its tower under vision_model."""
-    from safetensors.torch import load_file, save_file
-    from tiny_model import TEXTS
-    from trace_train.model.tiny_vlm import build_tiny_vlm, TinyVlmConfig
-    build_tiny_vlm(out, TEXTS, TinyVlmConfig(text_hidden_size=128, text_heads=2,
-                                             text_kv_heads=1, text_intermediate_size=256,
-                                             vocab_size=400))
-    weights = out / 'model.safetensors'
-    tensors = load_file(weights)
-    tower = 'vision_tower.'  # transformers 5.2x saves CLIPVisionModel without vision_model.
-    save_file({(tower + 'vision_model.' + key[len(tower):] if key.startswith(tower) else key):
-               value for key, value in tensors.items()}, weights, metadata={'format': 'pt'})
-    return out
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
@@ -52,7 +35,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope='module')
 def vllm_server(tmp_path_factory):
-    model = hub_layout_tiny_llava(tmp_path_factory.mktemp('model') / 'tiny-llava-hf')
+    from tiny_model import TEXTS
+    from trace_train.model.tiny_vlm import build_servable_tiny_llava
+    model = build_servable_tiny_llava(tmp_path_factory.mktemp('model') / 'tiny-llava-hf', TEXTS)
     scratch = tmp_path_factory.mktemp('vllm')
     port = free_port()
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE='1', VLLM_CACHE_ROOT=str(scratch),

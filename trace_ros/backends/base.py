@@ -69,7 +69,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def generate(self, image: np.ndarray, prompt: str, on_text: TextCallback | None = None,
                  cancel: threading.Event | None = None, timeout_s: float | None = None,
-                 max_new_tokens: int | None = None, regex: str | None = None) -> Generation:
+                 max_new_tokens: int | None = None, regex: str | None = None,
+                 min_new_tokens: int | None = None) -> Generation:
         """
         Answer ``prompt`` about ``image`` (HxWx3 uint8 RGB).
 
@@ -79,7 +80,9 @@ class Backend(abc.ABC):
         ``BackendTimeout``. ``max_new_tokens`` overrides the backend's default limit. ``regex``
         constrains the reply to match it (structured decoding; '' decodes freely, None keeps
         the backend's own ``reply_regex``); a reply cut at the token limit ends 'length' and
-        may be an incomplete match. Invalid arguments (a regex that does not compile
+        may be an incomplete match. ``min_new_tokens`` holds the end back until the reply has
+        that many tokens (capped at the limit; equal to it, every reply is exactly that long:
+        fixed-length benchmarks). Invalid arguments (a regex that does not compile
         included) raise ``ValueError``; model or server failures raise ``BackendError``.
         """
 

@@ -226,9 +226,22 @@ class TransformersBackend(Backend):
 
     def generate(self, image: np.ndarray, prompt: str, on_text: TextCallback | None = None,
                  cancel: threading.Event | None = None, timeout_s: float | None = None,
-                 max_new_tokens: int | None = None, regex: str | None = None) -> Generation:
-        """Answer ``prompt`` about ``image``; see ``Backend.generate``."""
+                 max_new_tokens: int | None = None, regex: str | None = None,
+                 min_new_tokens: int | None = None) -> Generation:
+        """
+        Answer ``prompt`` about ``image``; see ``Backend.generate``.
+
+        ``min_new_tokens`` with a reply regex is a ``ValueError``: the end token a finished
+        match needs would be masked.
+        """
         image = check_image(image)
+        regex = self._reply_regex if regex is None else regex
+        if min_new_tokens is not None and (not isinstance(min_new_tokens, int)
+                                           or min_new_tokens < 0):
+            raise ValueError(f'min_new_tokens must be a non-negative integer, got '
+                             f'{min_new_tokens!r}')
+        if min_new_tokens and regex:
+            raise ValueError('min_new_tokens cannot be combined with a reply regex')
         start = time.monotonic()
         deadline = None if timeout_s is None else start + timeout_s
         if not self._lock.acquire(timeout=-1 if timeout_s is None else max(timeout_s, 0.0)):
@@ -239,8 +252,8 @@ class TransformersBackend(Backend):
             if self._closed.is_set():
                 raise BackendError('backend is closed')
             return self._generate(image, prompt, on_text, cancel, start, deadline,
-                                  max_new_tokens or self._max_new_tokens,
-                                  self._reply_regex if regex is None else regex, owner)
+                                  max_new_tokens or self._max_new_tokens, regex, owner,
+                                  min_new_tokens)
         finally:
             if owner['caller']:
                 self._lock.release()
@@ -271,7 +284,7 @@ class TransformersBackend(Backend):
         return {**self._generation_kwargs, 'logits_processor': LogitsProcessorList(processors)}
 
     def _generate(self, image, prompt, on_text, cancel, start, deadline, max_new_tokens, regex,
-                  owner):
+                  owner, min_new_tokens=None):
         kwargs = self._generate_kwargs(regex)  # a bad regex is the caller's ValueError
         try:
             inputs = self._inputs(image, prompt)
@@ -284,6 +297,8 @@ class TransformersBackend(Backend):
         check = StopCheck([stop, abort, self._closed] + ([cancel] if cancel else []), deadline)
         config = copy.deepcopy(self._generation_config)
         config.max_new_tokens = max_new_tokens
+        if min_new_tokens:
+            config.min_new_tokens = min(min_new_tokens, max_new_tokens)
         logprobs = TokenLogprobs()  # first: the model's own distribution, before any mask
         kwargs = {**kwargs, 'logits_processor': LogitsProcessorList(
             [logprobs, *(kwargs.get('logits_processor') or [])])}

@@ -171,7 +171,8 @@ class OpenAIBackend(Backend):
 
     def generate(self, image: np.ndarray, prompt: str, on_text: TextCallback | None = None,
                  cancel: threading.Event | None = None, timeout_s: float | None = None,
-                 max_new_tokens: int | None = None, regex: str | None = None) -> Generation:
+                 max_new_tokens: int | None = None, regex: str | None = None,
+                 min_new_tokens: int | None = None) -> Generation:
         """Answer ``prompt`` about ``image`` through the server; see ``Backend.generate``."""
         start = time.monotonic()
         deadline = start + (timeout_s if timeout_s is not None else self._timeout_s)
@@ -187,6 +188,8 @@ class OpenAIBackend(Backend):
             body['logprobs'] = True
         if max_new_tokens or self._max_new_tokens:
             body['max_tokens'] = max_new_tokens or self._max_new_tokens
+        if min_new_tokens:
+            body['min_tokens'] = min_new_tokens  # vLLM's field; our server reads it too
         body.update(structured_output(self._reply_regex if regex is None else regex,
                                       self._structured_output_field))
         body.update(self._extra_body)

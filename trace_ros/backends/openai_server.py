@@ -5,7 +5,9 @@ It serves ``POST /v1/chat/completions`` (streamed as server-sent events or not),
 and ``GET /health``, with OpenAI-style JSON errors. The last user message must hold one image as a
 base64 data URL; its text parts form the prompt. A reply regex (structured outputs) is read from
 vLLM's ``structured_outputs: {"regex": ...}``, SGLang's ``regex`` or vLLM < 0.12's
-``guided_regex`` and handed to the backend, which constrains its decoding with it. Requests are
+``guided_regex`` and handed to the backend, which constrains its decoding with it. vLLM's
+``min_tokens`` and ``ignore_eos`` (the reply runs to ``max_tokens``) hold the end back, for
+fixed-length benchmarks; neither goes with a regex. Requests are
 served one generation at a time by the backend; a client that disconnects cancels its
 generation. Run it with
 ``python -m trace_ros.backends.openai_server --model DIR --port N``.
@@ -109,6 +111,25 @@ def request_regex(body: dict) -> str | None:
     return found[0] if found else None
 
 
+def request_min_tokens(body: dict, max_tokens: int | None, regex: str | None) -> int | None:
+    """Return the fewest tokens a reply must have (``min_tokens``, ``ignore_eos``), or None."""
+    min_tokens = body.get('min_tokens')
+    if min_tokens is not None and (not isinstance(min_tokens, int) or isinstance(min_tokens, bool)
+                                   or min_tokens < 0):
+        raise RequestError(400, 'min_tokens must be a non-negative integer', param='min_tokens')
+    if body.get('ignore_eos'):
+        if max_tokens is None:
+            raise RequestError(400, 'ignore_eos needs max_tokens', param='ignore_eos')
+        min_tokens = max_tokens
+    if min_tokens and max_tokens is not None and min_tokens > max_tokens:
+        raise RequestError(400, f'min_tokens {min_tokens} is over max_tokens {max_tokens}',
+                           param='min_tokens')
+    if min_tokens and regex:
+        raise RequestError(400, 'min_tokens and ignore_eos cannot be combined with a reply regex',
+                           param='min_tokens')
+    return min_tokens or None
+
+
 class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
     """Request handler; the backend and settings live on the ``OpenAIServer``."""
 
@@ -175,14 +196,15 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         max_tokens = body.get('max_completion_tokens') or body.get('max_tokens')
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise RequestError(400, 'max_tokens must be a positive integer', param='max_tokens')
+        min_tokens = request_min_tokens(body, max_tokens, regex)
         head = {'id': f'chatcmpl-{uuid.uuid4().hex}', 'created': int(time.time()),
                 'model': self.server.model_id}
         logprobs = bool(body.get('logprobs'))
         if body.get('stream'):
             usage = bool((body.get('stream_options') or {}).get('include_usage'))
-            self._stream(head, image, prompt, max_tokens, usage, regex, logprobs)
+            self._stream(head, image, prompt, max_tokens, usage, regex, logprobs, min_tokens)
             return
-        generation = self._generate(image, prompt, max_tokens, regex)
+        generation = self._generate(image, prompt, max_tokens, regex, min_tokens=min_tokens)
         choice = {'index': 0, 'message': {'role': 'assistant', 'content': generation.text},
                   'finish_reason': generation.finish_reason}
         if logprobs:
@@ -190,15 +212,18 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         self._send_json(200, {**head, 'object': 'chat.completion', 'choices': [choice],
                               'usage': _usage(generation)})
 
-    def _generate(self, image, prompt, max_tokens, regex, on_text=None, cancel=None):
+    def _generate(self, image, prompt, max_tokens, regex, on_text=None, cancel=None,
+                  min_tokens=None):
         cancel = cancel or threading.Event()
         done = threading.Event()
         watcher = threading.Thread(target=self._watch_client, args=(cancel, done), daemon=True)
         watcher.start()
+        # Only when asked: a Backend written before min_new_tokens still serves the rest.
+        extra = {'min_new_tokens': min_tokens} if min_tokens else {}
         try:
             return self.server.backend.generate(image, prompt, on_text=on_text, cancel=cancel,
                                                 timeout_s=self.server.timeout_s,
-                                                max_new_tokens=max_tokens, regex=regex)
+                                                max_new_tokens=max_tokens, regex=regex, **extra)
         except ValueError as exc:
             raise RequestError(400, str(exc)) from None
         except BackendTimeout as exc:
@@ -221,7 +246,8 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
                 cancel.set()
                 return
 
-    def _stream(self, head, image, prompt, max_tokens, usage, regex, logprobs=False):
+    def _stream(self, head, image, prompt, max_tokens, usage, regex, logprobs=False,
+                min_tokens=None):
         """
         Send the answer as server-sent events; a write error cancels the generation.
 
@@ -246,7 +272,8 @@ class ChatCompletionsHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         send({'role': 'assistant', 'content': ''})
         try:
-            generation = self._generate(image, prompt, max_tokens, regex, on_text, cancel)
+            generation = self._generate(image, prompt, max_tokens, regex, on_text, cancel,
+                                        min_tokens)
         except RequestError as exc:  # headers are sent: report the error in the stream
             LOG.warning('streamed request failed: %s', exc.message)
             self._send_event(exc.body())

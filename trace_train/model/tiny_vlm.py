@@ -185,6 +185,30 @@ def build_tiny_vlm(out_dir: str | pathlib.Path, texts: Iterable[str],
     return out
 
 
+# A tiny LLaVA that vLLM's CPU build serves: its attention takes head sizes 32, 64, 80, ...,
+# not the 48 of the default decoder (192 / 4 heads), so this one has 2 heads of 64.
+SERVABLE_CONFIG = TinyVlmConfig(text_hidden_size=128, text_heads=2, text_kv_heads=1,
+                                text_intermediate_size=256, vocab_size=400)
+
+
+def build_servable_tiny_llava(out_dir: str | pathlib.Path, texts: Iterable[str]) -> pathlib.Path:
+    """
+    Build a tiny LLaVA that vLLM (CPU) serves, in the hub's layout, into ``out_dir``.
+
+    The decoder has head size 64 (``SERVABLE_CONFIG``) and the CLIP tower's weights are saved
+    as ``vision_tower.vision_model.*``, as hub LLaVA checkpoints are: vLLM loads that layout,
+    transformers 5.2x saves the tower without ``vision_model.`` and loads both.
+    """
+    from safetensors.torch import load_file, save_file
+    out = build_tiny_vlm(out_dir, texts, dataclasses.replace(SERVABLE_CONFIG))
+    weights = out / 'model.safetensors'
+    tensors = load_file(weights)
+    tower = 'vision_tower.'
+    save_file({(tower + 'vision_model.' + key[len(tower):] if key.startswith(tower) else key):
+               value for key, value in tensors.items()}, weights, metadata={'format': 'pt'})
+    return out
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     """Return the number of parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Train trace-tiny from nothing on CPU with the recipes in recipes/trace_tiny/ (~3 h on 2 cores).
+# Train trace-tiny from nothing on CPU with the recipes in recipes/trace_tiny/ (~5 h on 2 cores).
 # Stages: render grounding scenes -> dense vision pretraining -> localization with attention
 # supervision (runs B, C, D, E) -> TRACE data -> CoR fine-tuning (two parts) -> evaluation and
-# probes. Every stage runs a fixed number of steps with fixed seeds, so the weights depend on
+# probes -> any camera: randomized worlds (stage 4, then stage 5 with more views) -> scores. Every stage runs a fixed number of steps with fixed seeds, so the weights depend on
 # the recipes, not on the machine's speed. Outputs go to out/trace_tiny_build (the recipes' paths).
 # Usage: bash scripts/train_trace_tiny.sh
 set -euo pipefail
@@ -42,4 +42,21 @@ python -m trace_train.evaluate --data data/eval/sim_w2p --model $out/ft2/final \
 for part in reference points; do
     python -m trace_train.probe --model $out/ft2/final --data data/eval/sim_w2p --part $part \
         --out $out/probe_$part.json
+done
+# Stage 4: any camera. Randomized worlds (train split) mixed with default-view scenes; the
+# whole model trains with bf16 autocast (the header of each recipe has its data commands).
+gen() { python -m trace_train.data.generate --workers 2 --no-masks "$@"; }
+gen --out $out/random_a --scenes 600 --randomize --max-side 320 --questions 6 --locate 1 --seed 2
+gen --out $out/default_a --scenes 250 --size 224 168 --questions 6 --locate 1 --seed 3
+python -m trace_train.finetune --config $r/4_any_view.yaml
+# Stage 5: more randomized views, more "where is" questions.
+gen --out $out/random_b --scenes 400 --randomize --max-side 320 --questions 6 --locate 1 --seed 4
+gen --out $out/random_c --scenes 700 --randomize --max-side 320 --questions 4 --locate 3 --seed 6
+gen --out $out/random_d --scenes 700 --randomize --max-side 320 --questions 4 --locate 3 --seed 7
+gen --out $out/default_b --scenes 100 --size 224 168 --questions 6 --locate 1 --seed 5
+python -m trace_train.finetune --config $r/5_more_views.yaml
+# Scores of the any-view model (structured decoding, as the node runs it).
+for split in sim_w2p_random sim_w2p sim_w2p_hard; do
+    python -m trace_train.evaluate --data data/eval/$split --model $out/more_views/final \
+        --out $out/eval5_$split --device cpu
 done

@@ -92,7 +92,9 @@ def quat_between_vectors(a, b) -> np.ndarray:
     """
     Shortest rotation taking the direction of ``a`` to that of ``b``, as (x, y, z, w).
 
-    For opposite vectors the rotation is 180 degrees about an axis perpendicular to ``a``.
+    For opposite vectors the rotation is 180 degrees about an axis perpendicular to ``a``;
+    for nearly opposite ones, that half turn followed by the short rotation from ``-a`` to
+    ``b`` (the direct formula loses precision as ``a + b`` vanishes).
     """
     a = np.asarray(a, dtype=np.float64).reshape(3)
     b = np.asarray(b, dtype=np.float64).reshape(3)
@@ -102,11 +104,13 @@ def quat_between_vectors(a, b) -> np.ndarray:
                          'finite vectors')
     a, b = a / na, b / nb
     w = 1.0 + float(a @ b)
-    if w < 1e-9:
-        helper = np.eye(3)[int(np.argmin(np.abs(a)))]
-        axis = np.cross(a, helper)
-        return np.append(axis / np.linalg.norm(axis), 0.0)
-    return quat_normalize(np.append(np.cross(a, b), w))
+    if w >= 0.5:
+        return quat_normalize(np.append(np.cross(a, b), w))
+    helper = np.eye(3)[int(np.argmin(np.abs(a)))]
+    axis = np.cross(a, helper)
+    half_turn = np.append(axis / np.linalg.norm(axis), 0.0)
+    short = quat_normalize(np.append(np.cross(-a, b), 1.0 - float(a @ b)))
+    return quat_multiply(short, half_turn)
 
 
 def _vectors(array, name: str) -> np.ndarray:

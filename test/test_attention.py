@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tiny_model import noise_image, tiny_model_dir
 from trace_ros.backends import BackendError, make_backend
-from trace_ros.backends.hf_transformers import image_grid, reply_attention
+from trace_ros.backends.reply_attention import image_grid, reply_attention
 from trace_ros.core.attention import (attention_panel, build_result, concentration, grid_map,
                                       normalized_entropy, overlay, REPLY, segment_tokens, top_mass)
 from trace_ros.core.parsing import parse_answer, STEP_KEYS, step_spans

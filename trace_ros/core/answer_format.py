@@ -1,5 +1,5 @@
 """
-The TRACE answer format in one place: its writer, its readers, its grammar and the chat turns.
+The TRACE answer format in one place: writer, readers, grammar and chat turns.
 
 A chain-of-reasoning (CoR) reply, as ``format_cor_answer`` writes it::
 
@@ -40,9 +40,8 @@ CENTRE_AT = ', ' + CENTRE_WORDS
 LOCATE_START, LOCATE_AT = 'The ', ' is at '
 IMAGE_TAG = '<image>\n'  # the image's place in a LLaVA-format human message
 MAX_POINTS = 16
-# Longest texts the reply grammar lets steps 2, 3 and 4 write (reference, target area,
-# coordinates), printable ASCII; trace_train's writer stays under them (at most 47, 155 and
-# 57 characters in the randomized data). A bound on characters bounds the tokens.
+# Longest (printable ASCII) texts the grammar lets steps 2, 3 and 4 write; trace_train's
+# writer stays under them (47, 155 and 57 characters). They bound a reply's tokens.
 MAX_STEP_CHARS = (96, 200, 96)
 
 # Lenient patterns for reading any model's reply (trace_ros.core.parsing).
@@ -105,8 +104,8 @@ def format_points(points, decimals: int = POINT_DECIMALS) -> str:
     """
     Write normalized points as ``[(x1, y1), (x2, y2)]`` with ``decimals`` decimals each.
 
-    ``decimals`` >= 1 keeps a decimal point in every value, which is what tells the parser
-    the tuple is normalized rather than integer pixels.
+    ``decimals`` >= 1 keeps a decimal point in every value: that tells the parser they are
+    normalized, not integer pixels.
     """
     if decimals < 1:
         raise ValueError('decimals must be >= 1 (integers would read as pixel coordinates)')
@@ -116,8 +115,7 @@ def format_points(points, decimals: int = POINT_DECIMALS) -> str:
     return '[' + ', '.join(format_point(p, decimals) for p in array) + ']'
 
 
-def format_reference(name: str, point: Sequence[float],
-                     decimals: int = POINT_DECIMALS) -> str:
+def format_reference(name: str, point: Sequence[float], decimals: int = POINT_DECIMALS) -> str:
     """Write a reference with its image point: ``the red mug, at (0.420, 0.550)``."""
     return f'{name}{REFERENCE_AT}{format_point(point, decimals)}'
 
@@ -214,10 +212,7 @@ def read_point(text: str) -> Optional[Tuple[float, float]]:
 def read_target_box(target_area: str) -> Optional[Tuple[float, float, float, float]]:
     """Return the (x0, y0, x1, y1) box a target-area step gives, or None."""
     match = _BOX.search(target_area)
-    if match is None:
-        return None
-    x0, x1, y0, y1 = map(float, match.groups())
-    return x0, y0, x1, y1
+    return None if match is None else tuple(float(match.group(i)) for i in (1, 3, 2, 4))
 
 
 def read_target_centre(target_area: str) -> Optional[Tuple[float, float]]:
@@ -234,7 +229,7 @@ def _split_tail(text: str, pattern: str) -> Tuple[str, Optional[re.Match]]:
 def read_cor_answer(text: str, max_points: int = MAX_POINTS,
                     decimals: int = POINT_DECIMALS) -> Optional[CorAnswer]:
     """Read a reply that matches ``reply_regex('cor', ...)``; None for any other text."""
-    if not cor_reply_pattern(max_points, decimals).fullmatch(text):
+    if not _grammar('cor', max_points, decimals).fullmatch(text):
         return None
     lines = text.split('\n')
     steps = [line.split(': ', 1)[1][:-1] for line in lines[:4]]
@@ -306,8 +301,7 @@ def points_regex(max_points: int = MAX_POINTS, decimals: int = POINT_DECIMALS) -
 
 
 def _step_limits(max_step_chars) -> tuple:
-    limits = ((max_step_chars,) * 3 if isinstance(max_step_chars, int)
-              else tuple(max_step_chars))
+    limits = (max_step_chars,) * 3 if isinstance(max_step_chars, int) else tuple(max_step_chars)
     if len(limits) != 3 or min(limits) < 1:
         raise ValueError('max_step_chars: one limit >= 1, or one for each of steps 2, 3, 4')
     return limits
@@ -347,38 +341,32 @@ def reply_max_chars(style: str = 'cor', max_points: int = MAX_POINTS,
     """
     Return the length of the longest reply ``reply_regex(...)`` matches.
 
-    Every character it allows is ASCII, and a token decodes to at least one byte, so a
-    constrained reply always ends within this many new tokens (plus the end token).
+    It is ASCII and a token decodes to at least one byte, so a constrained reply ends within
+    this many new tokens (plus the end token).
     """
-    point = len(f'(0.{"0" * decimals}, 0.{"0" * decimals})')
-    answer = 2 + max_points * point + 2 * (max_points - 1)
+    point = 8 + 2 * decimals  # (0.123, 0.456)
+    answer = max_points * (point + 2)  # [ and ] in place of the last ', '
     if style == 'plain':
         return answer
     reply_regex(style, max_points, decimals, max_step_chars)  # validates the arguments
     reference, target, coordinates = _step_limits(max_step_chars)
-    area = 2 + AREA_DECIMALS
-    target_end = max(len(f', x {"0" * area}-{"0" * area}, y {"0" * area}-{"0" * area}'),
-                     len(CENTRE_AT) + point)
+    box = len(', x -, y -') + 4 * (2 + AREA_DECIMALS)
     texts = (max(map(len, GOAL_SUBTYPES)), reference + len(REFERENCE_AT) + point,
-             target + target_end, coordinates)
-    lines = sum(len(f'{i}. {label}: ') + text + 2
-                for i, (label, text) in enumerate(zip(STEP_LABELS, texts), 1))
-    return lines + len(ANSWER_MARKER) + 1 + answer
+             target + max(box, len(CENTRE_AT) + point), coordinates)
+    steps = enumerate(zip(STEP_LABELS, texts), 1)
+    return len(ANSWER_MARKER) + 1 + answer + sum(len(f'{i}. {label}: .\n') + text
+                                                 for i, (label, text) in steps)
 
 
 @functools.lru_cache(maxsize=16)
-def cor_reply_pattern(max_points: int = MAX_POINTS,
-                      decimals: int = POINT_DECIMALS) -> re.Pattern:
-    """Return ``reply_regex('cor', ...)`` compiled (for ``fullmatch``)."""
-    return re.compile(reply_regex('cor', max_points, decimals))
+def _grammar(style: str, max_points: int, decimals: int) -> re.Pattern:
+    return re.compile(reply_regex(style, max_points, decimals))
 
 
 def matches_grammar(reply: str, style: str = 'cor', max_points: int = MAX_POINTS,
                     decimals: int = POINT_DECIMALS) -> bool:
     """Tell whether the whole ``reply`` matches ``reply_regex(style, ...)``."""
-    if style == 'cor':
-        return cor_reply_pattern(max_points, decimals).fullmatch(reply) is not None
-    return re.fullmatch(reply_regex(style, max_points, decimals), reply) is not None
+    return _grammar(style, max_points, decimals).fullmatch(reply) is not None
 
 
 def user_turn(prompt: str, image_url: Optional[str] = None, question_first: bool = False,
@@ -386,10 +374,8 @@ def user_turn(prompt: str, image_url: Optional[str] = None, question_first: bool
     """
     Return the chat user turn that asks ``prompt`` about one image.
 
-    Content parts are the image, then the text (``question_first`` swaps them); the image
-    part is a processor placeholder ``{'type': 'image'}``, or with ``image_url`` an OpenAI
-    ``image_url`` part. Without ``with_image`` (a later turn about the same image) the text
-    alone.
+    Parts: the image (a processor placeholder, or with ``image_url`` an OpenAI ``image_url``
+    part), then the text; ``question_first`` swaps them, no ``with_image`` drops the image.
     """
     image = ({'type': 'image'} if image_url is None
              else {'type': 'image_url', 'image_url': {'url': image_url}})

@@ -51,3 +51,23 @@ def test_profile_input_size_is_the_processor_resize(zoo_model):
             assert profile.input_size((width, height)) == (cols * patch, rows * patch)
         else:
             assert profile.input_size((width, height)) is None
+
+
+@pytest.mark.ros
+def test_answers_through_trace_node_over_dds(zoo_model, ros_domain_id, tmp_path):
+    from ros_harness import Session
+    from test_trace_node_backends import params
+    from trace_ros.msg import PlacementResult
+    name, directory, _ = zoo_model
+    session = Session(ros_domain_id, params(model=str(directory), max_new_tokens=12,
+                                            generation_timeout=60.0, max_frame_age=5.0),
+                      str(tmp_path))
+    try:
+        result = session.ask('Put the mug left of the bowl.', timeout=120.0)
+    finally:
+        session.close()
+    log = (tmp_path / 'trace_node.log').read_text()
+    assert f'profile {name}' in log, log
+    # The random model writes 12 tokens of text without points: the node answers with them.
+    assert result.reasoning, result.message
+    assert result.status == PlacementResult.STATUS_PARSE_ERROR, result.message

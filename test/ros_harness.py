@@ -35,6 +35,9 @@ CAMERA_HEIGHT = 1.0
 # T_world_optical as [x, y, z, qx, qy, qz, qw]: optical z (forward) = -world z (down).
 WORLD_FROM_OPTICAL = [0.0, 0.0, CAMERA_HEIGHT, 1.0, 0.0, 0.0, 0.0]
 OPTICAL_FRAME = 'camera_color_optical_frame'
+# trace_node parameters that give it the synthetic camera's pose without tf2, goals in world.
+STATIC_CAMERA = {'target_frame': 'world', 'static_transform': WORLD_FROM_OPTICAL,
+                 'static_transform_parent': 'world', 'static_transform_child': OPTICAL_FRAME}
 # Deep enough for a burst of hundreds of instructions, goals, cancels and their results
 # (reliable, volatile: also the services' default QoS but for the depth of 10).
 DEEP = QoSProfile(depth=1000)

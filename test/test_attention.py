@@ -200,12 +200,11 @@ def test_cli_writes_maps_figures_and_summary(tmp_path):
 
 @pytest.mark.ros
 def test_node_publishes_the_attention_image(ros_domain_id, tmp_path):
-    from ros_harness import OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
+    from ros_harness import OPTICAL_FRAME, Session, STATIC_CAMERA
     from sensor_msgs.msg import Image
     session = Session(ros_domain_id, {
         'model': str(tiny_model_dir()), 'max_new_tokens': 8, 'publish_attention': True,
-        'target_frame': 'world', 'static_transform': WORLD_FROM_OPTICAL,
-        'static_transform_parent': 'world', 'static_transform_child': OPTICAL_FRAME,
+        **STATIC_CAMERA,
         'max_frame_age': 5.0, 'frame_wait_timeout': 5.0, 'camera_reliability': 'reliable'},
         str(tmp_path))
     try:

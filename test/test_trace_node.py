@@ -10,7 +10,7 @@ import time
 from memorized_model import GOOD, NONSENSE, REPLIES
 import numpy as np
 import pytest
-from ros_harness import expected_world_point, OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
+from ros_harness import expected_world_point, OPTICAL_FRAME, Session, STATIC_CAMERA
 from std_msgs.msg import String
 from trace_ros.core.transforms import quaternion_to_matrix
 from trace_ros.msg import PlacementPoint, PlacementResult
@@ -21,9 +21,8 @@ ANSWER_POINTS = [(0.25, 0.5), (0.3, 0.55), (0.2, 0.45)]
 
 
 def node_params(model_dir, **overrides):
-    params = {'backend': 'transformers', 'model': str(model_dir), 'target_frame': 'world',
-              'static_transform': WORLD_FROM_OPTICAL, 'static_transform_parent': 'world',
-              'static_transform_child': OPTICAL_FRAME, 'max_new_tokens': 4000,
+    params = {'backend': 'transformers', 'model': str(model_dir), **STATIC_CAMERA,
+              'max_new_tokens': 4000,
               'generation_timeout': 3.0, 'max_frame_age': 1.0, 'frame_wait_timeout': 1.0,
               'instruction_queue_size': 2, 'camera_reliability': 'reliable',
               'structured_decoding': False}  # the NONSENSE reply is off the grammar

@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from ros_harness import OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
+from ros_harness import Session, STATIC_CAMERA
 from trace_ros.backends import make_backend
 from trace_ros.backends.openai_server import OpenAIServer
 from trace_ros.msg import PlacementResult
@@ -20,9 +20,7 @@ ANY = 'put the cup somewhere'
 
 
 def params(**overrides):
-    base = {'target_frame': 'world', 'static_transform': WORLD_FROM_OPTICAL,
-            'static_transform_parent': 'world', 'static_transform_child': OPTICAL_FRAME,
-            'max_frame_age': 1.0, 'camera_reliability': 'reliable'}
+    base = {**STATIC_CAMERA, 'max_frame_age': 1.0, 'camera_reliability': 'reliable'}
     base.update(overrides)
     return base
 

@@ -7,7 +7,7 @@ error"; after every case a good request is answered OK; the node stays up.
 
 from fuzz_cases import Fuzzer
 import pytest
-from ros_harness import OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
+from ros_harness import Session, STATIC_CAMERA
 from test_trace_node import ask_fresh
 
 pytestmark = pytest.mark.ros
@@ -17,9 +17,7 @@ CASES = 16
 
 @pytest.fixture(scope='module')
 def session(memorized_model_dir, module_ros_domain_id, tmp_path_factory):
-    params = {'backend': 'transformers', 'model': str(memorized_model_dir),
-              'target_frame': 'world', 'static_transform': WORLD_FROM_OPTICAL,
-              'static_transform_parent': 'world', 'static_transform_child': OPTICAL_FRAME,
+    params = {'backend': 'transformers', 'model': str(memorized_model_dir), **STATIC_CAMERA,
               'max_new_tokens': 4000, 'generation_timeout': 5.0, 'max_frame_age': 1.0}
     s = Session(module_ros_domain_id, params, str(tmp_path_factory.mktemp('logs')),
                 best_effort_camera=True)

@@ -9,7 +9,7 @@ import time
 
 from memorized_model import GOOD
 import pytest
-from ros_harness import OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
+from ros_harness import OPTICAL_FRAME, Session, STATIC_CAMERA
 from std_msgs.msg import String
 from test_trace_node import ask_fresh, check_good
 from trace_ros.action import FindPlacement
@@ -22,9 +22,7 @@ QUEUE = 2
 
 @pytest.fixture(scope='module')
 def session(memorized_model_dir, module_ros_domain_id, tmp_path_factory):
-    params = {'backend': 'transformers', 'model': str(memorized_model_dir),
-              'target_frame': 'world', 'static_transform': WORLD_FROM_OPTICAL,
-              'static_transform_parent': 'world', 'static_transform_child': OPTICAL_FRAME,
+    params = {'backend': 'transformers', 'model': str(memorized_model_dir), **STATIC_CAMERA,
               'max_new_tokens': 4000, 'generation_timeout': 20.0, 'max_frame_age': 1.0,
               'instruction_queue_size': QUEUE, 'max_instruction_tokens': 64}
     s = Session(module_ros_domain_id, params, str(tmp_path_factory.mktemp('logs')),

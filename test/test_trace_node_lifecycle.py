@@ -11,7 +11,7 @@ import time
 
 from memorized_model import GOOD
 import pytest
-from ros_harness import OPTICAL_FRAME, Session, WORLD_FROM_OPTICAL
+from ros_harness import Session, STATIC_CAMERA
 from std_msgs.msg import String
 from test_trace_node import check_good
 
@@ -22,9 +22,7 @@ CYCLES = 30
 
 @pytest.fixture(scope='module', params=['message_filters', 'trace_ros'])
 def session(request, memorized_model_dir, module_ros_domain_id, tmp_path_factory):
-    params = {'backend': 'transformers', 'model': str(memorized_model_dir),
-              'target_frame': 'world', 'static_transform': WORLD_FROM_OPTICAL,
-              'static_transform_parent': 'world', 'static_transform_child': OPTICAL_FRAME,
+    params = {'backend': 'transformers', 'model': str(memorized_model_dir), **STATIC_CAMERA,
               'max_new_tokens': 4000, 'generation_timeout': 20.0, 'max_frame_age': 2.0,
               'frame_wait_timeout': 3.0,
               # The feeder must not fill the queue on a slow machine: a full queue rightly

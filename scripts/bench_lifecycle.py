@@ -5,15 +5,18 @@ Lifecycle cycling of trace_node: crashes, unanswered transitions, time to the fi
 Starts trace_node in its own process (a tiny random LLaVA, 4 new tokens per answer) with
 the shipped camera QoS, a best-effort synthetic camera at --rate Hz and an instruction
 every 100 ms in this process, then runs --cycles of deactivate -> cleanup -> configure ->
-activate through the node's change_state service. After each activate it sends one action
-goal and measures the stamp of the frame it was answered on (the camera stamps frames when
-it publishes them) after activate returned, and after the goal reached the node (the
-result's arrival minus its total_time): the node answers on the first frame newer than the
-request. Run after
+activate through the node's change_state service. The instructions pause from the activate
+request until one action goal, sent when activate returns, is answered (so that no request
+is queued ahead of it: a queued request is answered on the newest frame when its turn
+comes). The bench measures the stamp of the frame the goal was answered on (the camera
+stamps frames when it publishes them) after activate returned, and after the goal reached
+the node (the result's arrival minus its total_time), and counts the frames the camera
+published in between that the node did not use. Run after
 ``source scripts/env.sh``.
 """
 
 import argparse
+import collections
 import os
 import statistics
 import sys
@@ -53,14 +56,16 @@ def main() -> None:
     client = session.client
     change = client.node.create_client(ChangeState, 'trace_node/change_state')
     assert change.wait_for_service(timeout_sec=10.0)
-    stop = threading.Event()
+    stop, quiet = threading.Event(), threading.Event()
 
     def feed():
         while not stop.is_set():
-            session.instructions.publish(String(data='put the mug left of the bowl'))
+            if not quiet.is_set():
+                session.instructions.publish(String(data='put the mug left of the bowl'))
             time.sleep(0.1)
     threading.Thread(target=feed, daemon=True).start()
     unanswered, failed, first_frame, after_request, probes_without_frame = 0, 0, [], [], 0
+    skipped, gaps = [], []  # frames published after the request before the one used
 
     def now() -> float:
         return client.node.get_clock().now().nanoseconds * 1e-9
@@ -68,7 +73,10 @@ def main() -> None:
     cycles = 0
     try:
         for cycles in range(1, args.cycles + 1):
+            quiet.clear()
             for name in ORDER:
+                if name == 'activate':
+                    quiet.set()  # no instruction queued ahead of the probe
                 future = change.call_async(ChangeState.Request(
                     transition=Transition(id=TRANSITIONS[name])))
                 if not client.wait_until(future.done, args.timeout):
@@ -98,7 +106,12 @@ def main() -> None:
             first_frame.append(stamp - activated)
             client.wait_until(lambda: done_at, 1.0)
             total = answer.total_time.sec + answer.total_time.nanosec * 1e-9
-            after_request.append(stamp - (done_at[0] - total))
+            arrival = done_at[0] - total
+            after_request.append(stamp - arrival)
+            stamps = list(session.camera.stamps)
+            skipped.append(sum(arrival < s < stamp - 1e-6 for s in stamps))
+            later = [s for s in stamps if s > arrival]
+            gaps.append(later[0] - arrival if later else float('nan'))
             if cycles % 50 == 0:
                 print(f'  {cycles} cycles, {time.monotonic() - started:.0f} s', flush=True)
     except RuntimeError as exc:
@@ -120,6 +133,17 @@ def main() -> None:
                   f'median {statistics.median(ms):.1f}, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f}'
                   f', max {ms[-1]:.1f}, within two periods '
                   f'{sum(x <= 2 * period_ms for x in ms)}/{len(ms)}')
+    if skipped:
+        counts = collections.Counter(skipped)
+        print('frames the camera published after the probe reached the node and before the '
+              'one used: ' + ', '.join(f'{k}: {counts[k]}' for k in sorted(counts)))
+        ms = sorted(1000.0 * x for x in gaps if x == x)
+        print(f'the camera\'s own delay to its next frame after the probe (ms): median '
+              f'{statistics.median(ms):.1f}, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f}, '
+              f'max {ms[-1]:.1f}')
+        intervals = sorted(1000.0 * (b - a) for a, b in zip(stamps, stamps[1:]))
+        print(f'camera publish interval (ms): median {statistics.median(intervals):.1f}, '
+              f'p95 {intervals[int(0.95 * (len(intervals) - 1))]:.1f}, max {intervals[-1]:.1f}')
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ The synthetic camera looks straight down at a flat table 1 m below it, so the 3D
 every pixel is known exactly: T_world_optical is a 180 deg rotation about x at (0, 0, 1).
 """
 
+import collections
 import os
 import pathlib
 import subprocess
@@ -124,6 +125,7 @@ class SyntheticCamera:
         self.stamp_offset = 0.0
         self.info_override: Optional[Dict] = None
         self.published = 0
+        self.stamps = collections.deque(maxlen=100000)  # every published frame's stamp (s)
         self.paused = False
         self._timer = node.create_timer(1.0 / rate_hz, self.publish_once)
 
@@ -161,6 +163,7 @@ class SyntheticCamera:
         self._pubs['depth'].publish(depth_to_msg(self.depth, self.depth_encoding, header))
         self._pubs['info'].publish(self.camera_info(header))
         self.published += 1
+        self.stamps.append(now)
 
 
 def start_node(module: str, params: Dict, node_name: str, log_dir: str) -> subprocess.Popen:

@@ -52,6 +52,11 @@ INSTRUCTION_DEPTH = 1000
 RESULT_DEPTH = 100
 # Seconds deactivate waits for the canceled request in progress to end.
 STOP_JOIN_S = 5.0
+# Python's thread switch interval while trace_node runs (the default is 5 ms). Generation
+# is Python-heavy and holds the GIL; an executor thread needs it many times per camera
+# callback and waited up to 5 ms each time, so 19 % of 30 Hz frames were lost while the
+# model ran (scripts/bench_camera_rate.py; 0 % at 1 ms).
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 class TraceNode(LifecycleNode):
@@ -59,6 +64,7 @@ class TraceNode(LifecycleNode):
 
     def __init__(self, **kwargs):
         super().__init__('trace_node', **kwargs)
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         declare_parameters(self, TraceNodeConfig)
         self.config: Optional[TraceNodeConfig] = None
         self._backend = None

@@ -39,7 +39,7 @@ def run_fraction(args, fraction: float) -> dict:
             continue
         metrics = evaluate.main(['--data', folder, '--out', str(run / f'eval_{name}'),
                                  '--model', str(run / 'final'), '--device', 'cpu',
-                                 '--prompt-style', style, '--max-new-tokens', '320',
+                                 '--prompt-style', style,
                                  *(['--limit', str(args.eval_limit)] if args.eval_limit else [])])
         result['accuracy'][name] = metrics['accuracy']
         result[f'parse_failure_rate_{name}'] = metrics['parse_failure_rate']

@@ -20,18 +20,17 @@ import json
 import multiprocessing
 import os
 import pathlib
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 
 import numpy as np
 import psutil
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'test'))
+from server_harness import (free_port, own_server_command, running_server,  # noqa: E402
+                            vllm_command)
 from tabletop_depth import CAMERA, render, reply, WORLD_FROM_OPTICAL  # noqa: E402
 from tiny_model import TEXTS  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -140,47 +139,16 @@ def peak_memory(pids, interval_s: float = 0.2):
 @contextlib.contextmanager
 def serving(mode: str, args, log_path: pathlib.Path):
     """Start the server of ``mode`` on the model; yield (process, API root) once it lists it."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     if mode == 'own':
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])))
-        command = [sys.executable, '-m', 'trace_ros.backends.openai_server', '--model',
-                   args.model, '--port', str(port), '--max-new-tokens', str(args.tokens),
-                   '--device', args.device]
+        command, env = own_server_command(args.model, port, args.tokens, args.device)
+    elif not args.vllm_python:
+        sys.exit('--modes vllm needs --vllm-python or TRACE_VLLM_PYTHON')
     else:
-        if not args.vllm_python:
-            sys.exit('--modes vllm needs --vllm-python or TRACE_VLLM_PYTHON')
-        scratch = str(log_path.parent / 'vllm_scratch')
-        os.makedirs(scratch, exist_ok=True)
-        env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE='1', VLLM_CACHE_ROOT=scratch,
-                   TORCHINDUCTOR_CACHE_DIR=scratch, TMPDIR=scratch)
-        env.pop('PYTHONPATH', None)  # vLLM's venv has its own torch and transformers
-        command = [args.vllm_python, '-m', 'vllm.entrypoints.openai.api_server', '--model',
-                   args.model, '--port', str(port), '--enforce-eager', '--max-model-len', '2048']
-    url = f'http://127.0.0.1:{port}/v1'
-    with open(log_path, 'w') as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  start_new_session=True)
-        try:
-            deadline = time.monotonic() + args.server_timeout
-            while True:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f'{MODES[mode]} did not come up; see {log_path}:\n'
-                             + log_path.read_text()[-3000:])
-                with contextlib.suppress(OSError):
-                    urllib.request.urlopen(url + '/models', timeout=2.0).read()
-                    break
-                time.sleep(1.0)
-            yield server, url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, 9)
-                server.wait()
+        command, env = vllm_command(args.vllm_python, args.model, port,
+                                    log_path.parent / 'vllm_scratch')
+    with running_server(command, env, port, log_path, args.server_timeout) as running:
+        yield running
 
 
 def summary(mode, n, args, records, wall_s, memory: dict) -> dict:

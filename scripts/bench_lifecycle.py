@@ -138,7 +138,7 @@ def main() -> None:
         print('frames the camera published after the probe reached the node and before the '
               'one used: ' + ', '.join(f'{k}: {counts[k]}' for k in sorted(counts)))
         ms = sorted(1000.0 * x for x in gaps if x == x)
-        print(f'the camera\'s own delay to its next frame after the probe (ms): median '
+        print(f"the camera's own delay to its next frame after the probe (ms): median "
               f'{statistics.median(ms):.1f}, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f}, '
               f'max {ms[-1]:.1f}')
         intervals = sorted(1000.0 * (b - a) for a, b in zip(stamps, stamps[1:]))

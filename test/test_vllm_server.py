@@ -13,10 +13,6 @@ a goal from it.
 """
 
 import os
-import socket
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
@@ -27,46 +23,17 @@ if not VLLM_PYTHON:
                 allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def vllm_server(tmp_path_factory):
+    from server_harness import free_port, running_server, vllm_command
     from tiny_model import TEXTS
     from trace_train.model.tiny_vlm import build_servable_tiny_llava
     model = build_servable_tiny_llava(tmp_path_factory.mktemp('model') / 'tiny-llava-hf', TEXTS)
     scratch = tmp_path_factory.mktemp('vllm')
     port = free_port()
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE='1', VLLM_CACHE_ROOT=str(scratch),
-               TORCHINDUCTOR_CACHE_DIR=str(scratch), TMPDIR=str(scratch))
-    env.pop('PYTHONPATH', None)  # vLLM's venv has its own torch and transformers
-    log = open(scratch / 'server.log', 'w')
-    server = subprocess.Popen(
-        [VLLM_PYTHON, '-m', 'vllm.entrypoints.openai.api_server', '--model', str(model),
-         '--port', str(port), '--enforce-eager', '--max-model-len', '2048'],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f'http://127.0.0.1:{port}/v1'
-    deadline = time.monotonic() + 300.0
-    try:
-        while True:
-            assert server.poll() is None, (scratch / 'server.log').read_text()[-4000:]
-            assert time.monotonic() < deadline, 'vLLM did not come up in 300 s'
-            try:
-                urllib.request.urlopen(url + '/models', timeout=2.0).read()
-                break
-            except OSError:
-                time.sleep(2.0)
+    command, env = vllm_command(VLLM_PYTHON, str(model), port, scratch)
+    with running_server(command, env, port, scratch / 'server.log', 300.0) as (_, url):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def test_trace_node_gets_goals_from_a_vllm_server(vllm_server, ros_domain_id, tmp_path):

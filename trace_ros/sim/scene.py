@@ -145,7 +145,8 @@ class Scene:
         if self.config.world is not None:
             from trace_ros.sim.world import world_mjcf
             return world_mjcf(self)
-        return _mjcf(self)
+        return tabletop_mjcf(self, model='trace_tabletop', table_half=TABLE_HALF,
+                             **DEFAULT_LOOK)
 
     def build(self) -> mujoco.MjModel:
         """Compile the scene (with the Panda when config.robot) into a MuJoCo model."""
@@ -235,46 +236,40 @@ def object_xml(obj: SceneObject) -> str:
             f'<freejoint name="{obj.name}/joint"/>{"".join(geoms)}</body>')
 
 
-def _mjcf(scene: Scene, offscreen: Optional[Tuple[int, int]] = None) -> str:
+def tabletop_mjcf(scene: Scene, *, model: str, table_half, headlight: str, assets: str,
+                  lights: str, surroundings: str) -> str:
+    """
+    MJCF of a tabletop world without the arm: physics, the table, the objects and the camera.
+
+    The world's look is given as MJCF: the headlight's attributes, the assets (with the
+    ``table`` and ``table_leg`` materials), the lights and the surroundings (floor, walls).
+    """
     cam = scene.config.camera
     camera = cam.camera()
-    width, height = offscreen or (max(cam.width, 640), max(cam.height, 480))
-    hx, hy = TABLE_HALF
-    legs = ''.join(
-        f'<geom type="box" size="0.025 0.025 {(TABLE_TOP_Z - TABLE_THICKNESS) / 2:.4f}" '
-        f'pos="{sx * (hx - 0.05):.3f} {sy * (hy - 0.05):.3f} '
-        f'{(TABLE_TOP_Z - TABLE_THICKNESS) / 2:.4f}" material="table_leg"/>'
-        for sx in (-1, 1) for sy in (-1, 1))
-    return f"""<mujoco model="trace_tabletop">
+    hx, hy = table_half
+    leg_z = (TABLE_TOP_Z - TABLE_THICKNESS) / 2
+    legs = ''.join(f'<geom type="box" size="0.025 0.025 {leg_z:.4f}" '
+                   f'pos="{sx * (hx - 0.05):.3f} {sy * (hy - 0.05):.3f} {leg_z:.4f}" '
+                   'material="table_leg"/>' for sx in (-1, 1) for sy in (-1, 1))
+    return f"""<mujoco model="{model}">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="0.002" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <statistic center="0 0 {TABLE_TOP_Z}" extent="1.5"/>
   <visual>
-    <global offwidth="{width}" offheight="{height}"/>
+    <global offwidth="{max(cam.width, 640)}" offheight="{max(cam.height, 480)}"/>
     <quality shadowsize="2048" offsamples="0"/>
-    <headlight ambient="0.32 0.32 0.32" diffuse="0.35 0.35 0.35" specular="0.05 0.05 0.05"/>
+    <headlight {headlight}/>
     <map znear="0.01" zfar="10"/>
   </visual>
   <default>
     <geom density="400" friction="1 0.01 0.001" solref="0.004 1"/>
   </default>
   <asset>
-    <texture name="floor" type="2d" builtin="checker" rgb1="0.52 0.52 0.5"
-      rgb2="0.44 0.44 0.43" width="256" height="256"/>
-    <material name="floor" texture="floor" texrepeat="10 10"/>
-    <texture name="wood" type="2d" builtin="flat" mark="random" random="0.08"
-      rgb1="0.74 0.58 0.42" markrgb="0.66 0.5 0.35" width="512" height="512"/>
-    <material name="table" texture="wood" texrepeat="2 2" specular="0.1"/>
-    <material name="table_leg" rgba="0.35 0.27 0.2 1"/>
-    <material name="wall" rgba="0.86 0.85 0.82 1"/>
+    {assets}
   </asset>
   <worldbody>
-    <light name="key" pos="0.8 0.5 2.8" dir="-0.3 -0.18 -1" castshadow="true"
-      diffuse="0.55 0.55 0.55" specular="0.2 0.2 0.2"/>
-    <light name="fill" pos="-1.0 -1.2 2.5" dir="0.4 0.5 -1" castshadow="false"
-      diffuse="0.2 0.2 0.2" specular="0 0 0"/>
-    <geom name="floor" type="plane" size="5 5 0.05" material="floor"/>
-    <geom name="wall_back" type="box" size="0.02 5 1.5" pos="-1.8 0 1.5" material="wall"/>
+    {lights}
+    {surroundings}
     <body name="table">
       <geom name="table_top" type="box" size="{hx} {hy} {TABLE_THICKNESS / 2}"
         pos="0 0 {TABLE_TOP_Z - TABLE_THICKNESS / 2}" material="table"/>
@@ -286,3 +281,22 @@ def _mjcf(scene: Scene, offscreen: Optional[Tuple[int, int]] = None) -> str:
   </worldbody>
 </mujoco>
 """
+
+
+# The default world's look: a checker floor, a wooden table, a back wall, a key and a fill light.
+DEFAULT_LOOK = {
+    'headlight': 'ambient="0.32 0.32 0.32" diffuse="0.35 0.35 0.35" specular="0.05 0.05 0.05"',
+    'assets': """<texture name="floor" type="2d" builtin="checker" rgb1="0.52 0.52 0.5"
+      rgb2="0.44 0.44 0.43" width="256" height="256"/>
+    <material name="floor" texture="floor" texrepeat="10 10"/>
+    <texture name="wood" type="2d" builtin="flat" mark="random" random="0.08"
+      rgb1="0.74 0.58 0.42" markrgb="0.66 0.5 0.35" width="512" height="512"/>
+    <material name="table" texture="wood" texrepeat="2 2" specular="0.1"/>
+    <material name="table_leg" rgba="0.35 0.27 0.2 1"/>
+    <material name="wall" rgba="0.86 0.85 0.82 1"/>""",
+    'lights': """<light name="key" pos="0.8 0.5 2.8" dir="-0.3 -0.18 -1" castshadow="true"
+      diffuse="0.55 0.55 0.55" specular="0.2 0.2 0.2"/>
+    <light name="fill" pos="-1.0 -1.2 2.5" dir="0.4 0.5 -1" castshadow="false"
+      diffuse="0.2 0.2 0.2" specular="0 0 0"/>""",
+    'surroundings': """<geom name="floor" type="plane" size="5 5 0.05" material="floor"/>
+    <geom name="wall_back" type="box" size="0.02 5 1.5" pos="-1.8 0 1.5" material="wall"/>"""}

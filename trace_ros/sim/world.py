@@ -12,8 +12,8 @@ import math
 import numpy as np
 from trace_ros.sim import panda
 from trace_ros.sim.objects import ALL_COLOURS, COLOURS, make_shape, scale_shape, tint
-from trace_ros.sim.scene import (object_xml, ROBOT_BASE, Scene, SceneConfig, SceneObject,
-                                 TABLE_THICKNESS, TABLE_TOP_Z)
+from trace_ros.sim.scene import (ROBOT_BASE, Scene, SceneConfig, SceneObject, TABLE_TOP_Z,
+                                 tabletop_mjcf)
 
 MAX_OBJECTS = 12
 
@@ -103,48 +103,19 @@ def _wall(index: int, wall) -> str:
 
 def world_mjcf(scene: Scene) -> str:
     """MJCF of a randomized world without the arm (``Scene.build`` attaches it)."""
-    world, cam = scene.config.world, scene.config.camera
-    camera = cam.camera()
-    hx, hy = world.table_half
-    leg_z = (TABLE_TOP_Z - TABLE_THICKNESS) / 2
-    legs = ''.join(f'<geom type="box" size="0.025 0.025 {leg_z:.4f}" '
-                   f'pos="{sx * (hx - 0.05):.3f} {sy * (hy - 0.05):.3f} {leg_z:.4f}" '
-                   'material="table_leg"/>' for sx in (-1, 1) for sy in (-1, 1))
+    world = scene.config.world
     ambient, head = world.ambient, world.headlight
-    return f"""<mujoco model="trace_tabletop_random">
-  <compiler angle="radian" autolimits="true"/>
-  <option timestep="0.002" integrator="implicitfast" cone="elliptic" impratio="10"/>
-  <statistic center="0 0 {TABLE_TOP_Z}" extent="1.5"/>
-  <visual>
-    <global offwidth="{max(cam.width, 640)}" offheight="{max(cam.height, 480)}"/>
-    <quality shadowsize="2048" offsamples="0"/>
-    <headlight ambient="{_f([ambient] * 3)}" diffuse="{_f([head] * 3)}" specular="0 0 0"/>
-    <map znear="0.01" zfar="10"/>
-  </visual>
-  <default>
-    <geom density="400" friction="1 0.01 0.001" solref="0.004 1"/>
-  </default>
-  <asset>
-    <texture name="sky" type="skybox" builtin="gradient" rgb1="{_f(world.sky_rgb)}"
-      rgb2="{_f(world.sky_rgb2)}" width="64" height="64"/>
-    {_texture('floor', world.floor_texture, world.floor_rgb, world.floor_rgb2,
-              world.floor_repeat)}
-    {_texture('table', world.table_texture, world.table_rgb, world.table_rgb2,
-              world.table_repeat)}
-    <material name="table_leg" rgba="{_f(world.leg_rgb)} 1"/>
-  </asset>
-  <worldbody>
-    {''.join(_light(light) for light in world.lights)}
-    <geom name="floor" type="plane" size="12 12 0.05" material="floor"/>
-    {''.join(_wall(i, wall) for i, wall in enumerate(world.walls))}
-    <body name="table">
-      <geom name="table_top" type="box" size="{hx} {hy} {TABLE_THICKNESS / 2}"
-        pos="0 0 {TABLE_TOP_Z - TABLE_THICKNESS / 2}" material="table"/>
-      {legs}
-    </body>
-    {''.join(object_xml(o) for o in scene.objects)}
-    <camera name="rgbd" pos="{_f(camera.position)}" xyaxes="{_f(camera.mujoco_xyaxes)}"
-      fovy="{cam.fovy_deg:.6g}"/>
-  </worldbody>
-</mujoco>
-"""
+    floor = _texture('floor', world.floor_texture, world.floor_rgb, world.floor_rgb2,
+                     world.floor_repeat)
+    table = _texture('table', world.table_texture, world.table_rgb, world.table_rgb2,
+                     world.table_repeat)
+    assets = (f'<texture name="sky" type="skybox" builtin="gradient" rgb1="{_f(world.sky_rgb)}" '
+              f'rgb2="{_f(world.sky_rgb2)}" width="64" height="64"/>{floor}{table}'
+              f'<material name="table_leg" rgba="{_f(world.leg_rgb)} 1"/>')
+    surroundings = ('<geom name="floor" type="plane" size="12 12 0.05" material="floor"/>'
+                    + ''.join(_wall(i, wall) for i, wall in enumerate(world.walls)))
+    return tabletop_mjcf(
+        scene, model='trace_tabletop_random', table_half=world.table_half,
+        headlight=f'ambient="{_f([ambient] * 3)}" diffuse="{_f([head] * 3)}" specular="0 0 0"',
+        assets=assets, lights=''.join(_light(light) for light in world.lights),
+        surroundings=surroundings)

@@ -23,6 +23,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
+from trace_ros.backends.base import BackendError
 from trace_ros.core.camera import PinholeCamera
 from trace_ros.ros.images import depth_to_msg, rgb_to_msg
 
@@ -71,6 +72,22 @@ def rates_during(node, count_file: str, seconds: float):
     return (sent() - start_sent) / elapsed, (node._frames.seq - start_seq) / elapsed
 
 
+def record_generations(backend) -> list:
+    """Keep what each generate() call of ``backend`` produced (also when it timed out)."""
+    made, generate = [], backend.generate
+
+    def recorded(*args, **kwargs):
+        try:
+            made.append(generate(*args, **kwargs))
+            return made[-1]
+        except BackendError as exc:
+            if getattr(exc, 'partial', None) is not None:
+                made.append(exc.partial)
+            raise
+    backend.generate = recorded
+    return made
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--rate', type=float, default=30.0, help='camera rate, Hz')
@@ -78,6 +95,9 @@ def main():
     parser.add_argument('--reliability', default='best_effort',
                         choices=('best_effort', 'reliable'), help='node camera QoS')
     parser.add_argument('--torch-threads', type=int, default=0, help='node torch_threads')
+    parser.add_argument('--switch-interval-ms', type=float, default=0.0,
+                        help="Python's thread switch interval in the node's process (0: the "
+                        "node's own, 1 ms; Python's default is 5 ms)")
     parser.add_argument('--publisher', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -100,11 +120,14 @@ def main():
               'camera_reliability': args.reliability, 'torch_threads': args.torch_threads}
     rclpy.init(args=['--ros-args'] + [a for k, v in params.items() for a in ('-p', f'{k}:={v}')])
     node = TraceNode()
+    if args.switch_interval_ms > 0:
+        sys.setswitchinterval(args.switch_interval_ms / 1000.0)
     executor = MultiThreadedExecutor(num_threads=4)
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     try:
         node.trigger_configure()
+        generations = record_generations(node._backend)
         node.trigger_activate()
         time.sleep(3.0)  # discovery and warm-up
         idle_sent, idle = rates_during(node, count_file, 3.0)
@@ -117,12 +140,16 @@ def main():
         print(f'model generating: sent {busy_sent:5.1f} Hz, node received {busy:5.1f} Hz '
               f'({100 * busy / max(busy_sent, 1e-9):.0f}% of the input)')
     finally:
+        node.trigger_deactivate()  # joins the worker (its generation times out first)
         publisher.terminate()
         publisher.wait()
-        node.trigger_deactivate()  # joins the worker (its generation times out first)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+    for generation in generations:
+        print(f'generation while the camera ran: {generation.num_tokens} tokens in '
+              f'{generation.inference_s:.2f} s ({generation.tokens_per_s:.1f} tokens/s, '
+              f'switch interval {1000 * sys.getswitchinterval():.1f} ms)')
 
 
 if __name__ == '__main__':

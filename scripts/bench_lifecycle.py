@@ -36,6 +36,13 @@ from trace_ros.action import FindPlacement  # noqa: E402
 ORDER = ('deactivate', 'cleanup', 'configure', 'activate')
 
 
+def spread(seconds: list) -> str:
+    """Return 'median M, p95 P, max X' of durations in seconds, in ms."""
+    ms = sorted(1000.0 * x for x in seconds)
+    return (f'median {statistics.median(ms):.1f}, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f}, '
+            f'max {ms[-1]:.1f}')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,23 +135,18 @@ def main() -> None:
     for label, values in (('after activate returned', first_frame),
                           ('after the probe reached the node', after_request)):
         if values:
-            ms = sorted(1000.0 * x for x in values)
             print(f'stamp of the frame used, {label} (ms; camera period {period_ms:.1f}): '
-                  f'median {statistics.median(ms):.1f}, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f}'
-                  f', max {ms[-1]:.1f}, within two periods '
-                  f'{sum(x <= 2 * period_ms for x in ms)}/{len(ms)}')
+                  f'{spread(values)}, within two periods '
+                  f'{sum(1000.0 * x <= 2 * period_ms for x in values)}/{len(values)}')
     if skipped:
         counts = collections.Counter(skipped)
         print('frames the camera published after the probe reached the node and before the '
               'one used: ' + ', '.join(f'{k}: {counts[k]}' for k in sorted(counts)))
-        ms = sorted(1000.0 * x for x in gaps if x == x)
-        print(f"the camera's own delay to its next frame after the probe (ms): median "
-              f'{statistics.median(ms):.1f}, p95 {ms[int(0.95 * (len(ms) - 1))]:.1f}, '
-              f'max {ms[-1]:.1f}')
-        intervals = sorted(1000.0 * (b - a) for a, b in zip(stamps, stamps[1:]))
-        print(f'camera publish interval (ms): median {statistics.median(intervals):.1f}, '
-              f'p95 {intervals[int(0.95 * (len(intervals) - 1))]:.1f}, max {intervals[-1]:.1f}')
-
+        print("the camera's own delay to its next frame after the probe (ms): "
+              + spread([x for x in gaps if x == x]))
+        stamps = list(session.camera.stamps)
+        print('camera publish interval (ms): '
+              + spread([b - a for a, b in zip(stamps, stamps[1:])]))
 
 if __name__ == '__main__':
     main()

@@ -54,8 +54,8 @@ RESULT_DEPTH = 100
 STOP_JOIN_S = 5.0
 # Python's thread switch interval while trace_node runs (the default is 5 ms). Generation
 # is Python-heavy and holds the GIL; an executor thread needs it many times per camera
-# callback and waited up to 5 ms each time, so 19 % of 30 Hz frames were lost while the
-# model ran (scripts/bench_camera_rate.py; 0 % at 1 ms).
+# callback and waited up to 5 ms each time, so 0-19 % of 30 Hz frames were lost while the
+# model ran (scripts/bench_camera_rate.py, four runs; 0-1 % at 1 ms, five runs).
 GIL_SWITCH_INTERVAL_S = 0.001
 
 

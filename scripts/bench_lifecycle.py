@@ -148,5 +148,6 @@ def main() -> None:
         print('camera publish interval (ms): '
               + spread([b - a for a, b in zip(stamps, stamps[1:])]))
 
+
 if __name__ == '__main__':
     main()

@@ -144,3 +144,45 @@ def test_attention_targets_cover_the_object_patches_of_each_reply_position():
     assert target[0].nonzero().squeeze(1).tolist() == [2, 4]
     assert (target[0] == target[1]).all()
     assert localize.attention_targets(ids, 9, [(0, 6, 8, np.zeros(4))]) is None
+
+
+def test_randomized_dense_dataset_trains_a_checkpoints_tower(tmp_path):
+    from experiments.grounding.render import convert_dataset
+    from trace_train.data import generate
+    data_dir = tmp_path / 'random'
+    generate.main(['--out', str(data_dir), '--scenes', '3', '--workers', '1', '--randomize',
+                   '--max-side', '96', '--questions', '1', '--no-masks', '--dense'])
+    arrays = convert_dataset([data_dir], SIZE)
+    assert arrays['rgb'].shape[1:] == (SIZE, SIZE, 3)
+    assert arrays['labels'].shape[1:] == (SIZE, SIZE)
+    for labels, category, colour, stem in zip(arrays['labels'], arrays['category'],
+                                              arrays['colour'], arrays['scene_seed']):
+        table = json.loads((data_dir / 'dense' / f'{stem:06d}.json').read_text())['labels']
+        objects = [int(k) for k in table if int(k) >= gdata.FIRST_OBJECT]
+        assert objects and set(np.unique(labels)) & set(objects)
+        for label in objects:
+            entry, index = table[str(label)], label - gdata.FIRST_OBJECT
+            assert gdata.CLASS_NAMES[gdata.FIRST_OBJECT + category[index]] == entry['category']
+            assert gdata.COLOUR_NAMES[colour[index]] == entry['colour']
+        assert (category[len(objects):] == -1).all()
+    np.savez(tmp_path / 'random.npz', **arrays)
+    # A small stock checkpoint; its tower trains on the randomized views, the rest stays.
+    init = tmp_path / 'loc'
+    np.savez(tmp_path / 'default.npz', **render_dataset(0, 1, 3, 96, 72))
+    localize.main(['--train', str(tmp_path / 'default.npz'), '--out', str(init),
+                   '--image_size', str(SIZE), '--patch_size', str(PATCH), '--vocab_size', '300',
+                   '--text_layers', '2', '--text_hidden', '64', '--steps', '1', '--batch', '2',
+                   '--max_turns', '2', '--warmup', '1'])
+    out = tmp_path / 'dense'
+    metrics = dense.main(['--train', str(tmp_path / 'random.npz'),
+                          '--eval', str(tmp_path / 'random.npz'), '--out', str(out),
+                          '--init', str(init), '--steps', '3', '--batch', '2', '--warmup', '1',
+                          '--eval_images', '2', '--probe_images', '2'])
+    assert {'probe_init', 'probe_trained', 'probe_random'} <= set(metrics)
+    before = transformers.AutoModelForImageTextToText.from_pretrained(init).state_dict()
+    after = transformers.AutoModelForImageTextToText.from_pretrained(out / 'model').state_dict()
+    assert before.keys() == after.keys()
+    changed = {k for k in before  # saved in bf16, as the shipped models are
+               if not torch.equal(before[k].to(torch.bfloat16), after[k].to(torch.bfloat16))}
+    assert changed and all('vision_tower' in k for k in changed)
+    assert transformers.AutoProcessor.from_pretrained(out / 'model') is not None

@@ -14,14 +14,14 @@ import dataclasses
 import numpy as np
 from PIL import Image
 import torch
-from trace_ros.sim.objects import CATEGORIES, COLOURS
+from trace_ros.sim.objects import ALL_COLOURS, CATEGORIES
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 CLASS_NAMES = ('background', 'table', 'robot') + CATEGORIES
 NUM_CLASSES = len(CLASS_NAMES)  # 10
-COLOUR_NAMES = tuple(COLOURS) + ('none',)
-NUM_COLOURS = len(COLOUR_NAMES)  # 12, last = not an object
+COLOUR_NAMES = tuple(ALL_COLOURS) + ('none',)
+NUM_COLOURS = len(COLOUR_NAMES)  # 16 (randomized worlds name 4 more), last = not an object
 FIRST_OBJECT = 3
 
 

@@ -21,7 +21,8 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm import tqdm
 from trace_train.train.recipe import parse_recipe
-from transformers import CLIPVisionConfig, CLIPVisionModel
+from transformers import (AutoModelForImageTextToText, AutoProcessor, CLIPVisionConfig,
+                          CLIPVisionModel)
 
 
 @dataclasses.dataclass
@@ -44,6 +45,9 @@ class DenseConfig:
     probe_images: int = 300
     threads: int = 1
     seed: int = 0
+    init: str = dataclasses.field(default='', metadata={
+        'help': 'a trace-tiny checkpoint: train its tower, and save the whole model with the '
+                'trained tower as OUT/model (its other weights unchanged)'})
 
 
 def vision_config(image_size: int = 224, patch_size: int = 16, hidden: int = 128,
@@ -189,10 +193,25 @@ def train(args: DenseConfig) -> dict:
     rng = np.random.default_rng(args.seed)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    vlm = None
+    if args.init:  # the checkpoint's tower fixes the shape
+        vlm = AutoModelForImageTextToText.from_pretrained(args.init, dtype=torch.float32)
+        tower, cfg = vlm.model.vision_tower, vlm.model.vision_tower.config
+        args = dataclasses.replace(args, image_size=cfg.image_size, patch_size=cfg.patch_size,
+                                   hidden=cfg.hidden_size, layers=cfg.num_hidden_layers)
+    else:
+        cfg = vision_config(args.image_size, args.patch_size, args.hidden, args.layers)
+        tower = CLIPVisionModel(cfg)
     train_set = gdata.load_set(args.train, args.image_size)
     eval_set = gdata.load_set(args.eval_set, args.image_size, limit=args.eval_images)
-    cfg = vision_config(args.image_size, args.patch_size, args.hidden, args.layers)
-    tower = CLIPVisionModel(cfg)
+    probe_train = gdata.GroundingSet(train_set.rgb[:args.probe_images],
+                                     train_set.labels[:args.probe_images],
+                                     train_set.category[:args.probe_images],
+                                     train_set.colour[:args.probe_images])
+    metrics = {}
+    if vlm is not None:
+        print('probing the initial tower ...')
+        metrics['probe_init'] = run_probes(tower.eval(), probe_train, eval_set, args.patch_size)
     grid = args.image_size // args.patch_size
     heads = DenseHeads(args.hidden, grid)
     params = list(tower.parameters()) + list(heads.parameters())
@@ -206,6 +225,7 @@ def train(args: DenseConfig) -> dict:
     batches = iterate_batches(train_set, args.batch, rng, args.patch_size)
     start = time.time()
     with open(out / 'train_log.jsonl', 'w') as log:
+        tower.train()
         for step in tqdm(range(args.steps), desc='dense', unit='step'):
             pixels, tgt = next(batches)
             loss, terms = dense_loss(heads(patch_features(tower, pixels)), tgt)
@@ -221,14 +241,13 @@ def train(args: DenseConfig) -> dict:
                 log.flush()
     elapsed = time.time() - start
     tower.save_pretrained(out / 'vision_tower')
+    if vlm is not None:
+        save_with_tower(vlm, args.init, out / 'model')
     torch.save(heads.state_dict(), out / 'dense_heads.pt')
-    metrics = {'train_images': len(train_set), 'steps': args.steps, 'batch': args.batch,
-               'train_time_s': elapsed, 'images_per_s': args.steps * args.batch / elapsed}
+    metrics.update({'train_images': len(train_set), 'steps': args.steps, 'batch': args.batch,
+                    'train_time_s': elapsed,
+                    'images_per_s': args.steps * args.batch / elapsed})
     tower.eval()
-    probe_train = gdata.GroundingSet(train_set.rgb[:args.probe_images],
-                                     train_set.labels[:args.probe_images],
-                                     train_set.category[:args.probe_images],
-                                     train_set.colour[:args.probe_images])
     print('probing the trained tower ...')
     metrics['probe_trained'] = run_probes(tower, probe_train, eval_set, args.patch_size)
     print('probing a random tower ...')
@@ -238,6 +257,13 @@ def train(args: DenseConfig) -> dict:
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     print(json.dumps(metrics, indent=2))
     return metrics
+
+
+def save_with_tower(vlm, init: str, out: pathlib.Path) -> None:
+    """Save ``vlm`` (its tower trained in place) in bf16 with ``init``'s processor files."""
+    vlm.to(torch.bfloat16).save_pretrained(out)
+    AutoProcessor.from_pretrained(init).save_pretrained(out)
+    vlm.float()
 
 
 def main(argv=None) -> dict:

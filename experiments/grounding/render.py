@@ -8,21 +8,27 @@ render ~0.1 s, so every built scene is rendered at several random re-layouts of 
 2 robot, 3 + i object i), ``category`` and ``colour`` (N, MAX_OBJECTS) int8 indices into
 ``CATEGORIES``/``COLOURS`` (-1 = no object) and ``scene_seed`` (N,); with ``--blank`` also
 ``blank_rgb``: the same view with every object removed (for real-vs-blank probes).
+
+``--from-dataset`` converts instead the randomized worlds of ``trace_train.data.generate
+--dense`` (any camera, light, table and sensor; mixed image sizes) into the same arrays,
+every image resized to a square ``--size`` as the LLaVA processor does.
 """
 
 import argparse
+import json
 import math
 import pathlib
 
+from experiments.grounding.data import COLOUR_NAMES, FIRST_OBJECT, resize_labels, resize_rgb
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 from trace_ros.sim.ground_truth import apply_poses, ObjectPose
-from trace_ros.sim.objects import CATEGORIES, COLOURS
+from trace_ros.sim.objects import CATEGORIES
 from trace_ros.sim.render import RenderSettings, SceneRenderer
 from trace_ros.sim.scene import (CameraConfig, GAP, generate_scene, MAX_OBJECTS, ROBOT_BASE,
                                  SceneConfig, WORKSPACE)
 
-COLOUR_NAMES = tuple(COLOURS)
 REACH = (0.28, 0.80)
 
 
@@ -89,6 +95,35 @@ def render_dataset(first_seed: int, scenes: int, layouts: int, width: int, heigh
     return {k: np.stack(v) for k, v in out.items()}
 
 
+DATASET_OBJECTS = 16  # room for a randomized world's 1-12 objects
+
+
+def convert_dataset(directories, size: int):
+    """Load the scenes of ``generate --dense`` datasets as grounding arrays (square ``size``)."""
+    out = {'rgb': [], 'labels': [], 'category': [], 'colour': [], 'scene_seed': []}
+    paths = [p for d in directories for p in sorted(pathlib.Path(d, 'dense').glob('*.json'))]
+    if not paths:
+        raise FileNotFoundError(f'no dense/*.json under {directories}: generate with --dense')
+    for path in tqdm(paths, desc='convert', unit='scene'):
+        table = json.loads(path.read_text())['labels']
+        category = np.full(DATASET_OBJECTS, -1, np.int8)
+        colour = np.full(DATASET_OBJECTS, -1, np.int8)
+        for label, entry in table.items():
+            index = int(label) - FIRST_OBJECT
+            if index >= 0:
+                category[index] = CATEGORIES.index(entry['category'])
+                colour[index] = COLOUR_NAMES.index(entry['colour'])
+        rgb = np.asarray(Image.open(path.parent.parent / 'images' / f'{path.stem}.jpg')
+                         .convert('RGB'))
+        out['rgb'].append(resize_rgb(rgb, size))
+        out['labels'].append(resize_labels(np.asarray(Image.open(path.with_suffix('.png'))),
+                                           size))
+        out['category'].append(category)
+        out['colour'].append(colour)
+        out['scene_seed'].append(int(path.stem))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
 def main(argv=None) -> None:
     """Render a grounding dataset to an .npz file."""
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
@@ -99,9 +134,15 @@ def main(argv=None) -> None:
     parser.add_argument('--width', type=int, default=224)
     parser.add_argument('--height', type=int, default=168)
     parser.add_argument('--blank', action='store_true', help='also render object-free views')
+    parser.add_argument('--from-dataset', nargs='+', metavar='DIR',
+                        help='convert these generate --dense datasets instead of rendering')
+    parser.add_argument('--size', type=int, default=224, help='--from-dataset: square side')
     args = parser.parse_args(argv)
-    arrays = render_dataset(args.first_seed, args.scenes, args.layouts, args.width,
-                            args.height, args.blank)
+    if args.from_dataset:
+        arrays = convert_dataset(args.from_dataset, args.size)
+    else:
+        arrays = render_dataset(args.first_seed, args.scenes, args.layouts, args.width,
+                                args.height, args.blank)
     pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     print(f"{args.out}: {len(arrays['rgb'])} images")

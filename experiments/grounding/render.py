@@ -6,8 +6,9 @@ render ~0.1 s, so every built scene is rendered at several random re-layouts of 
 (upright, random yaw, footprint circles apart) to get more images per compile. Output: one
 ``.npz`` with ``rgb`` (N, H, W, 3) uint8, ``labels`` (N, H, W) uint8 (0 background, 1 table,
 2 robot, 3 + i object i), ``category`` and ``colour`` (N, MAX_OBJECTS) int8 indices into
-``CATEGORIES``/``COLOURS`` (-1 = no object) and ``scene_seed`` (N,); with ``--blank`` also
-``blank_rgb``: the same view with every object removed (for real-vs-blank probes).
+``CATEGORIES``/``data.COLOUR_NAMES`` (-1 = no object) and ``scene_seed`` (N,); with
+``--blank`` also ``blank_rgb``: the same view with every object removed
+(for real-vs-blank probes).
 
 ``--from-dataset`` converts instead the randomized worlds of ``trace_train.data.generate
 --dense`` (any camera, light, table and sensor; mixed image sizes) into the same arrays,
@@ -25,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 from trace_ros.sim.ground_truth import apply_poses, ObjectPose
 from trace_ros.sim.objects import CATEGORIES
+from trace_ros.sim.randomization import WorldRandomization
 from trace_ros.sim.render import RenderSettings, SceneRenderer
 from trace_ros.sim.scene import (CameraConfig, GAP, generate_scene, MAX_OBJECTS, ROBOT_BASE,
                                  SceneConfig, WORKSPACE)
@@ -95,7 +97,7 @@ def render_dataset(first_seed: int, scenes: int, layouts: int, width: int, heigh
     return {k: np.stack(v) for k, v in out.items()}
 
 
-DATASET_OBJECTS = 16  # room for a randomized world's 1-12 objects
+DATASET_OBJECTS = WorldRandomization().objects[1]  # the most objects a randomized world has
 
 
 def convert_dataset(directories, size: int):

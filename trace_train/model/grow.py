@@ -14,6 +14,7 @@ import copy
 import pathlib
 
 import torch
+from trace_train.model.tiny_vlm import count_parameters
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 
@@ -53,7 +54,7 @@ def main(argv=None) -> pathlib.Path:
     model.save_pretrained(args.out)
     AutoProcessor.from_pretrained(args.model).save_pretrained(args.out)
     print(f'{args.out}: text decoder {before} -> {model.config.text_config.num_hidden_layers} '
-          f'layers, {sum(p.numel() for p in model.parameters()):,} parameters')
+          f'layers, {count_parameters(model):,} parameters')
     return pathlib.Path(args.out)
 
 
